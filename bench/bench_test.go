@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestScenariosRun(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // the nodes' stores go here, to check they are removed
+	o := DefaultOptions()
+	o.Duration = 200 * time.Millisecond
+	o.Warmup = 50 * time.Millisecond
+	rep, err := Run(t.Context(), o)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := len(rep.Results), 5; got != want {
+		t.Fatalf("got %d results, want %d", got, want)
+	}
+	for _, res := range rep.Results {
+		t.Run(res.Key, func(t *testing.T) {
+			if res.Failed != 0 {
+				t.Errorf("got %d failed requests, want 0; first: %s", res.Failed, res.FirstError)
+			}
+			if res.Requests == 0 || res.EventsPerSec <= 0 || res.P99 < res.P50 || res.P50 <= 0 {
+				t.Errorf("got requests %d, events/s %.0f, p50 %v, p99 %v; want some, measured",
+					res.Requests, res.EventsPerSec, res.P50, res.P99)
+			}
+			if res.Stores && res.Stored != uint64(res.Accepted) {
+				t.Errorf("stream holds %d messages, want the %d accepted events", res.Stored, res.Accepted)
+			}
+		})
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Errorf("temporary directory holds %v (%v), want nothing", left, err)
+	}
+	checkOutputs(t, rep)
+}
+
+// checkOutputs checks that the report renders, and that the JSON summary
+// has every scenario and ratio.
+func checkOutputs(t *testing.T, rep *Report) {
+	t.Helper()
+	var md, js bytes.Buffer
+	if err := rep.WriteMarkdown(&md); err != nil || !bytes.Contains(md.Bytes(), []byte("| baseline:")) {
+		t.Errorf("WriteMarkdown: %v\n%s", err, md.String())
+	}
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatalf("WriteJSON: %v", err)
+	}
+	var s summary
+	if err := json.Unmarshal(js.Bytes(), &s); err != nil {
+		t.Fatalf("JSON summary: %v\n%s", err, js.String())
+	}
+	if len(s.Scenarios) != len(rep.Results) || len(s.Ratios) != len(rep.Ratios) || len(s.Aims) != 2 {
+		t.Errorf("JSON summary has %d scenarios, %d ratios, %d aims; want %d, %d, 2\n%s",
+			len(s.Scenarios), len(s.Ratios), len(s.Aims), len(rep.Results), len(rep.Ratios), js.String())
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(n ...int) []time.Duration {
+		d := make([]time.Duration, len(n))
+		for i, v := range n {
+			d[i] = time.Duration(v) * time.Millisecond
+		}
+		return d
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		q      float64
+		want   time.Duration
+	}{
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"median of four", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		{"p99 of hundred", ms(seq(100)...), 0.99, 99 * time.Millisecond},
+		{"p99 of hundred and one", ms(seq(101)...), 0.99, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.sorted, tt.q); got != tt.want {
+				t.Errorf("percentile(%v) = %v, want %v", tt.q, got, tt.want)
+			}
+		})
+	}
+}
+
+// seq is 1..n.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i + 1
+	}
+	return s
+}
+
+func BenchmarkDirectPublish(b *testing.B) {
+	o := DefaultOptions()
+	n := benchNode(b, o)
+	d, err := newDirect(n.broker, o.Window, n.cfg.Broker.PublishTimeout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var failed int
+	var first error
+	b.ResetTimer()
+	d.publish(b.Context(),
+		func(seq uint64) bool { return seq < uint64(b.N) },
+		func(_, _ time.Time, err error) {
+			if err != nil {
+				failed++
+				first = cmp.Or(first, err)
+			}
+		})
+	b.StopTimer()
+	if failed > 0 {
+		b.Fatalf("%d publishes failed; first: %v", failed, first)
+	}
+	reportEvents(b, b.N)
+}
+
+func BenchmarkHTTPPublishSingle(b *testing.B) {
+	o := DefaultOptions()
+	benchHTTP(b, o, o.Concurrency, 1, singleRequest)
+}
+
+func BenchmarkHTTPPublishBatch100(b *testing.B) {
+	o := DefaultOptions()
+	benchHTTP(b, o, o.BatchConcurrency, o.BatchSize,
+		func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
+			return batchRequest(ctx, url, w, seq, o.BatchSize)
+		})
+}
+
+// benchHTTP runs build's requests against a fresh sidecar from about
+// concurrency goroutines (a multiple of GOMAXPROCS).
+func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build requestFunc) {
+	sc, err := startSidecar(b.Context(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := sc.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	procs := runtime.GOMAXPROCS(0)
+	parallelism := max(1, concurrency/procs)
+	client := newClient(parallelism * procs)
+	defer client.CloseIdleConnections()
+	do := httpOp(client, sc.url, build)
+	var workers, failed atomic.Int64
+	var first sync.Once
+	b.SetParallelism(parallelism)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := int(workers.Add(1) - 1)
+		for seq := uint64(0); pb.Next(); seq++ {
+			if err := do(b.Context(), w, seq); err != nil {
+				failed.Add(1)
+				first.Do(func() { b.Error(err) })
+			}
+		}
+	})
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
+	reportEvents(b, b.N*perRequest)
+}
+
+func benchNode(b *testing.B, o Options) *node {
+	b.Helper()
+	n, err := openNode(b.Context(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return n
+}
+
+func reportEvents(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/dedup"
+)
+
+const (
+	// topic is where every scenario publishes.
+	topic = "bench.orders"
+	// eventSource and eventType are the attributes of every event.
+	eventSource = "/bench/orders"
+	eventType   = "com.example.order.created"
+	// dataType is the datacontenttype of every event.
+	dataType = "application/json"
+	// batchContentType marks a batch request.
+	batchContentType = "application/cloudevents-batch+json"
+)
+
+// eventData is the data of every event: 100 bytes of JSON.
+var eventData = []byte(`{"order_id":"ord-0000000042","customer_id":"cus-0000000007","amount_cents":1299000,"currency":"EUR"}`)
+
+// eventTime is the time attribute of every event, fixed so that every event
+// has the same size; clients send it, so the sidecar does not fill it in.
+var eventTime = time.Date(2025, 1, 2, 3, 4, 5, 678901000, time.UTC)
+
+// eventTimeText is eventTime as the ce-time header carries it.
+var eventTimeText = eventTime.Format(time.RFC3339Nano)
+
+// eventID is the id of worker w's seq-th event: unique within a run and of
+// fixed width, so that every event has the same size.
+func eventID(w int, seq uint64) string {
+	return fmt.Sprintf("evt-%03d-%012d", w, seq)
+}
+
+// newEvent is the event with eventID(w, seq), as the sidecar decodes it
+// from a binary-mode request.
+func newEvent(w int, seq uint64) *event.Event {
+	ev := event.New()
+	ev.SetID(eventID(w, seq))
+	ev.SetSource(eventSource)
+	ev.SetType(eventType)
+	ev.SetTime(eventTime)
+	ev.SetDataContentType(dataType)
+	ev.DataEncoded = eventData
+	return &ev
+}
+
+// natsMsg is the message the sidecar stores for newEvent(w, seq) on
+// subject: same encoding, same idempotency key (no Idempotency-Key header,
+// so source and id) and the same fingerprint header.
+func natsMsg(subject string, w int, seq uint64) *nats.Msg {
+	ev := newEvent(w, seq)
+	return broker.Encode(subject, broker.Message{
+		Topic:       topic,
+		Event:       ev,
+		MsgID:       dedup.MsgID(topic, "", ev),
+		Fingerprint: dedup.Fingerprint(ev),
+	})
+}
+
+// singleRequest is a binary-mode publish of newEvent(w, seq) to url.
+func singleRequest(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(eventData))
+	if err != nil {
+		return nil, fmt.Errorf("bench: new request: %w", err)
+	}
+	h := req.Header
+	h.Set("Content-Type", dataType)
+	h.Set("Ce-Specversion", event.CloudEventsVersionV1)
+	h.Set("Ce-Id", eventID(w, seq))
+	h.Set("Ce-Source", eventSource)
+	h.Set("Ce-Type", eventType)
+	h.Set("Ce-Time", eventTimeText)
+	return req, nil
+}
+
+// structured is one event of a batch, in the structured JSON format.
+type structured struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// batchRequest is a batch publish to url of size events: worker w's events
+// seq*size to seq*size+size-1, each the same as newEvent's.
+func batchRequest(ctx context.Context, url string, w int, seq uint64, size int) (*http.Request, error) {
+	events := make([]structured, size)
+	for i := range events {
+		events[i] = structured{
+			SpecVersion:     event.CloudEventsVersionV1,
+			ID:              eventID(w, seq*uint64(size)+uint64(i)),
+			Source:          eventSource,
+			Type:            eventType,
+			Time:            eventTime,
+			DataContentType: dataType,
+			Data:            eventData,
+		}
+	}
+	body, err := json.Marshal(events)
+	if err != nil {
+		return nil, fmt.Errorf("bench: encode batch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("bench: new request: %w", err)
+	}
+	req.Header.Set("Content-Type", batchContentType)
+	return req, nil
+}

@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// op performs one request as worker w, the worker's seq-th (from 0), and
+// reports whether it succeeded. It is called from w's goroutine only.
+type op func(ctx context.Context, w int, seq uint64) error
+
+// window is the time frame of one run: requests started before warmEnd are
+// the warm-up and not measured; no request starts at or after end.
+type window struct {
+	warmEnd, end time.Time
+}
+
+func newWindow(warmup, duration time.Duration) window {
+	warmEnd := time.Now().Add(warmup)
+	return window{warmEnd: warmEnd, end: warmEnd.Add(duration)}
+}
+
+// open reports whether a new request may start.
+func (win window) open(ctx context.Context) bool {
+	return ctx.Err() == nil && time.Now().Before(win.end)
+}
+
+// sample is what one worker saw. It is owned by one goroutine while the run
+// lasts and read only after it.
+type sample struct {
+	lat      []time.Duration // latencies of the measured requests
+	ok       int64           // successful requests, warm-up included
+	failed   int64           // failed requests, warm-up included
+	firstErr error
+	last     time.Time // end of the last measured request
+}
+
+// newSample preallocates room for the latencies of expected requests.
+func newSample(expected int) sample {
+	return sample{lat: make([]time.Duration, 0, expected)}
+}
+
+// add records one request that ran from start to end.
+func (s *sample) add(start, end time.Time, win window, err error) {
+	if err != nil {
+		s.failed++
+		if s.firstErr == nil {
+			s.firstErr = err
+		}
+		return
+	}
+	s.ok++
+	if start.Before(win.warmEnd) {
+		return
+	}
+	s.lat = append(s.lat, end.Sub(start))
+	if end.After(s.last) {
+		s.last = end
+	}
+}
+
+// expectedPerSecond is a generous guess of the requests per second of the
+// whole machine, to preallocate latency slices.
+const expectedPerSecond = 60000
+
+// load is a closed-loop load generator: concurrency workers, each issuing
+// requests back to back for warmup plus duration.
+type load struct {
+	concurrency      int
+	warmup, duration time.Duration
+}
+
+// run calls do from each worker until the window closes (or ctx ends) and
+// returns one sample per worker with the window it used.
+func (l load) run(ctx context.Context, do op) ([]sample, window) {
+	expected := int(l.duration.Seconds()*expectedPerSecond)/l.concurrency + 1024
+	samples := make([]sample, l.concurrency)
+	win := newWindow(l.warmup, l.duration)
+	var wg sync.WaitGroup
+	for w := range samples {
+		samples[w] = newSample(expected)
+		wg.Go(func() {
+			s := &samples[w]
+			for seq := uint64(0); win.open(ctx); seq++ {
+				start := time.Now()
+				err := do(ctx, w, seq)
+				s.add(start, time.Now(), win, err)
+			}
+		})
+	}
+	wg.Wait()
+	return samples, win
+}
+
+// requestFunc builds worker w's seq-th request to url.
+type requestFunc func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error)
+
+// httpOp sends the requests build makes with c; a request fails on a
+// transport error or a status other than 2xx.
+func httpOp(c *http.Client, url string, build requestFunc) op {
+	return func(ctx context.Context, w int, seq uint64) error {
+		req, err := build(ctx, url, w, seq)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return fmt.Errorf("bench: POST %s: %w", url, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			detail, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			_, _ = io.Copy(io.Discard, resp.Body)
+			return fmt.Errorf("bench: POST %s: status %d: %s", url, resp.StatusCode, detail)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return fmt.Errorf("bench: POST %s: read response: %w", url, err)
+		}
+		return nil
+	}
+}
+
+// newClient is an HTTP/1.1 keep-alive client for concurrency workers on one
+// host: one connection per worker, no proxy, no compression. The caller
+// should CloseIdleConnections when done.
+func newClient(concurrency int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			MaxIdleConns:        concurrency,
+			MaxIdleConnsPerHost: concurrency,
+			MaxConnsPerHost:     concurrency,
+			IdleConnTimeout:     time.Minute,
+			DisableCompression:  true,
+		},
+		Timeout: 30 * time.Second,
+	}
+}

@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// Options configure Run. Start from DefaultOptions.
+type Options struct {
+	// Duration is how long each scenario is measured. Default 5s.
+	Duration time.Duration
+	// Warmup is how long each scenario runs before it is measured.
+	// Default 1s.
+	Warmup time.Duration
+	// Concurrency is the number of concurrent single-event requests of the
+	// high-concurrency HTTP scenario and of the trivial handler. Default 64.
+	Concurrency int
+	// BatchConcurrency is the number of concurrent batch requests.
+	// Default 4.
+	BatchConcurrency int
+	// BatchSize is the number of events per batch request. Default 100.
+	BatchSize int
+	// Window bounds the baseline's outstanding acks. Default 1024.
+	Window int
+	// Log receives the broker's and the ingress's logs; nil discards them.
+	Log *slog.Logger
+	// Progress, when not nil, gets a line as each scenario starts.
+	Progress io.Writer
+}
+
+// DefaultOptions returns the defaults documented on Options.
+func DefaultOptions() Options {
+	return Options{
+		Duration:         5 * time.Second,
+		Warmup:           time.Second,
+		Concurrency:      64,
+		BatchConcurrency: 4,
+		BatchSize:        100,
+		Window:           1024,
+	}
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Duration <= 0:
+		return errors.New("bench: duration must be positive")
+	case o.Warmup < 0:
+		return errors.New("bench: warm-up must not be negative")
+	case o.Concurrency < 1, o.BatchConcurrency < 1, o.Window < 1:
+		return errors.New("bench: concurrency, batch concurrency and window must be at least 1")
+	case o.BatchSize < 1:
+		return errors.New("bench: batch size must be at least 1")
+	}
+	return nil
+}
+
+func (o Options) log() *slog.Logger {
+	if o.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Log
+}
+
+// scenario is one measurement.
+type scenario struct {
+	key, name   string
+	concurrency int // requests (or acks) in flight at most
+	perRequest  int // events per request
+	measure     func(ctx context.Context, o Options, s scenario) (measurement, error)
+}
+
+// measurement is what a scenario's run saw.
+type measurement struct {
+	samples []sample
+	win     window
+	stores  bool   // the scenario stores its events
+	stored  uint64 // messages in the stream after the run
+}
+
+// Run runs every scenario in turn, each on fresh servers, and reports them.
+// Failed requests do not make it fail: they are in the Report (see
+// Report.Failed). It fails when a scenario cannot be set up or ctx ends.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Machine: currentMachine(), Duration: o.Duration, Warmup: o.Warmup}
+	for _, s := range o.scenarios() {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "bench: %s ...\n", s.name)
+		}
+		runtime.GC()
+		m, err := s.measure(ctx, o, s)
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", s.key, err)
+		}
+		rep.Results = append(rep.Results, summarize(s, m))
+	}
+	rep.Ratios = ratios(rep.Results, o)
+	return rep, nil
+}
+
+// Scenario keys, as in Result.Key and the JSON summary.
+func (o Options) keys() (baseline, single1, single, batch, trivial string) {
+	return "baseline", "http_single_c1",
+		fmt.Sprintf("http_single_c%d", o.Concurrency),
+		fmt.Sprintf("http_batch%d_c%d", o.BatchSize, o.BatchConcurrency),
+		fmt.Sprintf("trivial_c%d", o.Concurrency)
+}
+
+func (o Options) scenarios() []scenario {
+	kBase, kSingle1, kSingle, kBatch, kTrivial := o.keys()
+	batch := func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
+		return batchRequest(ctx, url, w, seq, o.BatchSize)
+	}
+	return []scenario{
+		{kBase, fmt.Sprintf("baseline: JetStream async, window %d", o.Window), o.Window, 1, measureDirect},
+		{kSingle1, "HTTP single event, c=1", 1, 1, measureSidecar(singleRequest)},
+		{kSingle, fmt.Sprintf("HTTP single event, c=%d", o.Concurrency), o.Concurrency, 1, measureSidecar(singleRequest)},
+		{kBatch, fmt.Sprintf("HTTP batch of %d, c=%d", o.BatchSize, o.BatchConcurrency), o.BatchConcurrency, o.BatchSize, measureSidecar(batch)},
+		{kTrivial, fmt.Sprintf("trivial handler, c=%d", o.Concurrency), o.Concurrency, 1, measureTrivial},
+	}
+}
+
+// measureDirect runs the baseline on a fresh node.
+func measureDirect(ctx context.Context, o Options, _ scenario) (m measurement, err error) {
+	n, err := openNode(ctx, o)
+	if err != nil {
+		return m, err
+	}
+	defer func() { err = errors.Join(err, n.Close()) }()
+	d, err := newDirect(n.broker, o.Window, n.cfg.Broker.PublishTimeout)
+	if err != nil {
+		return m, err
+	}
+	s := newSample(int(o.Duration.Seconds() * 4 * expectedPerSecond))
+	win := newWindow(o.Warmup, o.Duration)
+	d.publish(ctx,
+		func(uint64) bool { return win.open(ctx) },
+		func(sent, acked time.Time, err error) { s.add(sent, acked, win, err) })
+	m = measurement{samples: []sample{s}, win: win, stores: true}
+	m.stored, err = n.stored(ctx)
+	return m, err
+}
+
+// measureSidecar returns the measurement of the sidecar's ingress on a
+// fresh node with the requests build makes.
+func measureSidecar(build requestFunc) func(context.Context, Options, scenario) (measurement, error) {
+	return func(ctx context.Context, o Options, sc scenario) (m measurement, err error) {
+		sidecar, err := startSidecar(ctx, o)
+		if err != nil {
+			return m, err
+		}
+		defer func() { err = errors.Join(err, sidecar.Close()) }()
+		client := newClient(sc.concurrency)
+		defer client.CloseIdleConnections()
+		m.samples, m.win = load{sc.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, sidecar.url, build))
+		m.stores = true
+		m.stored, err = sidecar.stored(ctx)
+		return m, err
+	}
+}
+
+// measureTrivial drives the trivial handler with single-event requests.
+func measureTrivial(ctx context.Context, o Options, sc scenario) (m measurement, err error) {
+	t, err := startTrivial()
+	if err != nil {
+		return m, err
+	}
+	defer func() { err = errors.Join(err, t.Close()) }()
+	client := newClient(sc.concurrency)
+	defer client.CloseIdleConnections()
+	m.samples, m.win = load{sc.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, t.url, singleRequest))
+	return m, nil
+}

@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsidecar/eventsidecar/headers"
+)
+
+// ErrOverloaded is wrapped by a Receipt's Err when too many events are
+// already waiting for the broker's acknowledgement (HTTP 429).
+var ErrOverloaded = errors.New("broker: too many events waiting for the broker")
+
+// ErrUnavailable is wrapped by a Receipt's Err when the broker could not be
+// reached or did not acknowledge in time (HTTP 503).
+var ErrUnavailable = errors.New("broker: unavailable")
+
+// Message is one validated event to store. Publish only reads it.
+type Message struct {
+	// Topic is the event's topic; it is stored on Client.Subject(Topic).
+	Topic string
+	// Event is the event, stored as Encode writes it.
+	Event *event.Event
+	// MsgID is the idempotency key, sent as Nats-Msg-Id.
+	MsgID string
+	// Fingerprint identifies the event's content, sent as
+	// FingerprintHeader so that a duplicate can be told from a reuse of
+	// its key with a different event.
+	Fingerprint string
+}
+
+// Receipt is the broker's answer for one Message.
+type Receipt struct {
+	// Sequence is the event's stream sequence (the original's for a
+	// duplicate).
+	Sequence uint64
+	// Duplicate is true when the broker already held an event with the
+	// same MsgID within the duplicate window; nothing new was stored.
+	Duplicate bool
+	// Fingerprint is, for a duplicate, the stored original's
+	// FingerprintHeader ("" if it could not be read).
+	Fingerprint string
+	// ID and Source are, for a duplicate, the stored original's ("" if it
+	// could not be read): a request whose id the sidecar generated answers
+	// with the first one's.
+	ID, Source string
+	// Err is nil when the event is stored or a duplicate; else it wraps
+	// ErrOverloaded or ErrUnavailable, or is the context's error.
+	Err error
+}
+
+// Publish stores msgs and returns one receipt per message, in the same
+// order. All messages are sent before any acknowledgement is awaited, and
+// the wait is bounded by ctx and the publish timeout. A receipt reports an
+// event stored only when the broker acknowledged it. When fewer than
+// len(msgs) of the max_pending slots are free nothing is sent and every
+// receipt wraps ErrOverloaded; when the connection is down nothing is sent
+// and every receipt wraps ErrUnavailable. It is safe for concurrent use;
+// each call waits for its own acknowledgements only.
+func (c *Client) Publish(ctx context.Context, msgs []Message) []Receipt {
+	receipts := make([]Receipt, len(msgs))
+	n := int64(len(msgs))
+	if n == 0 {
+		return receipts
+	}
+	if !c.slots.TryAcquire(n) {
+		return fill(receipts, ErrOverloaded)
+	}
+	if st := c.nc.Status(); st != nats.CONNECTED {
+		c.slots.Release(n)
+		return fill(receipts, fmt.Errorf("%w: not connected (%s)", ErrUnavailable, st))
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, c.cfg.PublishTimeout)
+	defer cancel()
+	futures := c.send(msgs, receipts)
+	for i, f := range futures {
+		if f != nil {
+			receipts[i] = c.await(ctx, waitCtx, f)
+		}
+	}
+	return receipts
+}
+
+func fill(receipts []Receipt, err error) []Receipt {
+	for i := range receipts {
+		receipts[i].Err = err
+	}
+	return receipts
+}
+
+// send publishes every message asynchronously. A message that could not be
+// sent gets its error in receipts, its slot back and a nil future.
+func (c *Client) send(msgs []Message, receipts []Receipt) []jetstream.PubAckFuture {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		f, err := c.js.PublishMsgAsync(Encode(c.Subject(m.Topic), m))
+		if err != nil {
+			c.slots.Release(1)
+			receipts[i].Err = classify(err)
+			continue
+		}
+		futures[i] = f
+	}
+	return futures
+}
+
+// await waits for one acknowledgement until waitCtx (ctx bounded by the
+// publish timeout) ends. The message's slot is released when its answer
+// comes, even after await gave up on it.
+func (c *Client) await(ctx, waitCtx context.Context, f jetstream.PubAckFuture) Receipt {
+	select {
+	case ack := <-f.Ok():
+		c.slots.Release(1)
+		return c.receipt(waitCtx, ack)
+	case err := <-f.Err():
+		c.slots.Release(1)
+		return Receipt{Err: classify(err)}
+	case <-waitCtx.Done():
+		c.releaseLater(f)
+		if err := ctx.Err(); err != nil {
+			return Receipt{Err: fmt.Errorf("broker: publish: %w", err)}
+		}
+		return Receipt{Err: fmt.Errorf("%w: no acknowledgement within %s", ErrUnavailable, c.cfg.PublishTimeout)}
+	}
+}
+
+// releaseLater releases f's slot once the publisher has its answer, which
+// comes within the publish timeout (the publisher times it out).
+func (c *Client) releaseLater(f jetstream.PubAckFuture) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		c.slots.Release(1)
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+		}
+		c.slots.Release(1)
+	}()
+}
+
+func (c *Client) receipt(ctx context.Context, ack *jetstream.PubAck) Receipt {
+	r := Receipt{Sequence: ack.Sequence, Duplicate: ack.Duplicate}
+	if ack.Duplicate {
+		c.readOriginal(ctx, &r)
+	}
+	return r
+}
+
+// readOriginal fills in r's Fingerprint, ID and Source from the stored
+// original of a duplicate; they stay "" if it cannot be read.
+func (c *Client) readOriginal(ctx context.Context, r *Receipt) {
+	m, err := c.stream.GetMsg(ctx, r.Sequence)
+	if err != nil {
+		c.log.Warn("broker: read the original of a duplicate", "stream", c.cfg.Stream, "sequence", r.Sequence, "error", err)
+		return
+	}
+	r.Fingerprint = m.Header.Get(FingerprintHeader)
+	r.ID, _ = headers.Decode(m.Header.Get(headers.Prefix + "id"))
+	r.Source, _ = headers.Decode(m.Header.Get(headers.Prefix + "source"))
+}
+
+// classify maps a publish error to ErrOverloaded (the publisher stalled) or
+// ErrUnavailable (timeout, no responders, disconnected, closed, or any
+// other failure to store), keeping the cause in the message.
+func classify(err error) error {
+	if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+		return fmt.Errorf("%w: %v", ErrOverloaded, err)
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}

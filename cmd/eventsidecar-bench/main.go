@@ -1,0 +1,78 @@
+// Command eventsidecar-bench measures the sidecar's publish path on this
+// machine (see package bench) and prints a Markdown table; --json also
+// writes a short JSON summary. It exits 1 when any request failed, 2 on bad
+// flags or when the benchmark could not run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/eventsidecar/eventsidecar/bench"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o := bench.DefaultOptions()
+	fs := flag.NewFlagSet("eventsidecar-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured time per scenario")
+	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "unmeasured warm-up per scenario")
+	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "concurrent batch requests")
+	jsonPath := fs.String("json", "", "also write a JSON summary to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Progress = stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, o)
+	if err == nil {
+		err = write(rep, stdout, *jsonPath)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "eventsidecar-bench: %v\n", err)
+		return 2
+	}
+	if n := rep.Failed(); n > 0 {
+		fmt.Fprintf(stderr, "eventsidecar-bench: %d failed requests or lost events\n", n)
+		return 1
+	}
+	return 0
+}
+
+// write prints rep as Markdown to stdout and, when path is set, as JSON to
+// the file at path.
+func write(rep *bench.Report, stdout io.Writer, path string) error {
+	if err := rep.WriteMarkdown(stdout); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("json summary: %w", err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("json summary: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/ingress"
+)
+
+// Main is the sidecar daemon: the broker connection and the HTTP API.
+// Tests start it in-process with Run.
+type Main struct {
+	Config config.Config
+	Log    *slog.Logger
+	// listening, when not nil, receives the HTTP listener's address once
+	// it accepts connections.
+	listening chan<- string
+}
+
+// NewMain loads the configuration at path ("" for the defaults) and sets up
+// JSON logging on w at the configured level.
+func NewMain(path string, w io.Writer) (*Main, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Main{Config: cfg, Log: newLogger(cfg.Log.Level, w)}, nil
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Run connects to the broker (starting the embedded server if none is
+// configured), serves the HTTP API until ctx ends, then shuts down in order:
+// readiness false, in-flight requests finish, the connection drains, the
+// embedded server stops.
+func (m *Main) Run(ctx context.Context) (err error) {
+	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := b.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if u := b.EmbeddedURL(); u != "" {
+		m.Log.Info("embedded broker listening", "url", u)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api, err := ingress.New(m.Config, b, b.Ready, reg, m.Log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
+	}
+	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(m.Config.Broker))
+	if m.listening != nil {
+		m.listening <- ln.Addr().String()
+	}
+	err = api.Serve(ctx, ln)
+	m.Log.Info("stopped")
+	return err
+}
+
+func brokerName(c config.Broker) string {
+	if c.URL == "" {
+		return "embedded:" + c.Embedded.StoreDir
+	}
+	hosts := strings.Split(c.URL, ",")
+	for i, h := range hosts {
+		if at := strings.LastIndex(h, "@"); at >= 0 {
+			scheme, _, _ := strings.Cut(h, "://")
+			hosts[i] = scheme + "://" + h[at+1:]
+		}
+	}
+	return strings.Join(hosts, ",")
+}

@@ -1,0 +1,110 @@
+// Command eventsidecar is the sidecar: `run` serves the HTTP API over NATS
+// JetStream (the embedded server when no broker is configured), `publish`
+// sends one event through a running sidecar, `version` prints the build.
+// This package only parses flags, wires the packages and handles signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+const usage = `eventsidecar: durable CloudEvents over HTTP on localhost, stored in NATS JetStream.
+
+Usage:
+  eventsidecar [run] [--config FILE]       run the sidecar (the default command)
+  eventsidecar publish --topic T [--type X --source S] [DATA | -]
+                                           publish one event through a running sidecar
+  eventsidecar version                     print version, commit and Go version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "run":
+		err = runDaemon(args, stderr)
+	case "publish":
+		err = runPublish(args, stdin, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "eventsidecar %s (commit %s, %s)\n", version, commit, runtime.Version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "eventsidecar: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintf(stderr, "eventsidecar %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// errUsage marks a command line the flag package already explained.
+var errUsage = errors.New("usage")
+
+func runDaemon(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (default: built-in defaults, embedded broker)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	m, err := NewMain(*configPath, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go handleSignals(cancel, m)
+	return m.Run(ctx)
+}
+
+// handleSignals starts a graceful shutdown on the first SIGINT/SIGTERM and
+// exits at once on the second.
+func handleSignals(shutdown context.CancelFunc, m *Main) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-sigs
+	m.Log.Info("shutting down", "signal", sig.String())
+	shutdown()
+	sig = <-sigs
+	m.Log.Warn("second signal: exiting at once", "signal", sig.String())
+	os.Exit(130)
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package ingress
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestDecodeBinary(t *testing.T) {
+	h := header(
+		"ce-specversion", "1.0",
+		"ce-id", "%20id-1%20",
+		"ce-source", "https://example.com/orders?x=1",
+		"ce-type", "com.example.order.created",
+		"ce-subject", "Euro%20%E2%82%AC%20%F0%9F%98%80",
+		"ce-dataschema", "https://example.com/schema.json",
+		"ce-time", "2024-05-01t12:00:00.5+02:00",
+		"CE-PartitionKey", "k%221",
+		"Content-Type", "application/json; charset=utf-8",
+	)
+	ev, err := DecodeBinary(h, []byte(`{"n": 1}`))
+	if err != nil {
+		t.Fatalf("DecodeBinary: %v", err)
+	}
+	if err := Validate(&ev); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	got := map[string]string{
+		"specversion":     ev.SpecVersion(),
+		"id":              ev.ID(),
+		"source":          ev.Source(),
+		"type":            ev.Type(),
+		"subject":         ev.Subject(),
+		"dataschema":      ev.DataSchema(),
+		"datacontenttype": ev.DataContentType(),
+		"data":            string(ev.Data()),
+	}
+	want := map[string]string{
+		"specversion":     "1.0",
+		"id":              " id-1 ",
+		"source":          "https://example.com/orders?x=1",
+		"type":            "com.example.order.created",
+		"subject":         "Euro € 😀",
+		"dataschema":      "https://example.com/schema.json",
+		"datacontenttype": "application/json; charset=utf-8",
+		"data":            `{"n": 1}`,
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if wantTime := time.Date(2024, 5, 1, 10, 0, 0, 5e8, time.UTC); !ev.Time().Equal(wantTime) {
+		t.Errorf("time = %v, want %v", ev.Time(), wantTime)
+	}
+	if ext := ev.Extensions(); len(ext) != 1 || ext["partitionkey"] != `k"1` {
+		t.Errorf("extensions = %v, want partitionkey=k\"1", ext)
+	}
+	if ev.DataBase64 {
+		t.Error("DataBase64 = true, want false for binary mode")
+	}
+}
+
+func TestDecodeBinaryVariants(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		body string
+	}{
+		{"spec vector subject", header("ce-specversion", "1.0", "ce-subject", "Euro%20%E2%82%AC%20%F0%9F%98%80"), ""},
+		{"non-canonical header names", http.Header{"ce-specversion": {"1.0"}, "ce-id": {"1"}, "CE-SOURCE": {"/s"}, "ce-type": {"t"}}, "x"},
+		{"empty body has no data", header("ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "t"), ""},
+		{"no content type", header("ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "t"), "\x00\x01"},
+		{"lowercase percent hex", header("ce-specversion", "1.0", "ce-subject", "%e2%82%ac"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := DecodeBinary(tt.h, []byte(tt.body))
+			if err != nil {
+				t.Fatalf("DecodeBinary: %v", err)
+			}
+			if string(ev.Data()) != tt.body || (tt.body == "" && ev.Data() != nil) {
+				t.Errorf("data = %q, want %q", ev.Data(), tt.body)
+			}
+		})
+	}
+	t.Run("spec vector value", func(t *testing.T) {
+		ev, err := DecodeBinary(header("ce-specversion", "1.0", "ce-subject", "Euro%20%E2%82%AC%20%F0%9F%98%80"), nil)
+		if err != nil || ev.Subject() != "Euro € 😀" {
+			t.Errorf("subject = %q, %v; want %q", ev.Subject(), err, "Euro € 😀")
+		}
+	})
+}
+
+func TestDecodeBinaryErrors(t *testing.T) {
+	base := func(kv ...string) http.Header {
+		return header(append([]string{"ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "t"}, kv...)...)
+	}
+	tests := []struct {
+		name, field, reasonHas string
+		h                      http.Header
+	}{
+		{"missing specversion", "ce-specversion", "required", header("ce-id", "1")},
+		{"specversion 0.3", "ce-specversion", `"1.0"`, header("ce-specversion", "0.3")},
+		{"bad percent-encoding", "ce-subject", "percent", base("ce-subject", "100%")},
+		{"invalid UTF-8 after decoding", "ce-subject", "UTF-8", base("ce-subject", "%C3%28")},
+		{"raw invalid UTF-8", "ce-foo", "UTF-8", base("ce-foo", "\xff")},
+		{"header twice", "ce-id", "once", base("ce-id", "2")},
+		{"header in two spellings", "ce-foo", "once", http.Header{"ce-specversion": {"1.0"}, "Ce-Foo": {"a"}, "ce-foo": {"b"}}},
+		{"ce-datacontenttype", "ce-datacontenttype", "Content-Type", base("ce-datacontenttype", "text/plain")},
+		{"ce-data", "ce-data", "reserved", base("ce-data", "x")},
+		{"ce-data_base64", "ce-data_base64", "reserved", base("ce-data_base64", "eA==")},
+		{"name of 21 characters", "ce-abcdefghijklmnopqrstu", "20", base("ce-abcdefghijklmnopqrstu", "x")},
+		{"name with dash", "ce-foo-bar", "lower-case", base("ce-foo-bar", "x")},
+		{"empty name", "ce-", "empty", base("ce-", "x")},
+		{"empty subject", "ce-subject", "empty", base("ce-subject", "")},
+		{"empty extension", "ce-foo", "empty", base("ce-foo", "")},
+		{"empty time", "ce-time", "empty", base("ce-time", "")},
+		{"bad time", "ce-time", "RFC 3339", base("ce-time", "2024-05-01 12:00:00Z")},
+		{"time with comma", "ce-time", "RFC 3339", base("ce-time", "2024-05-01T12:00:00,5Z")},
+		{"time out of range", "ce-time", "RFC 3339", base("ce-time", "2024-02-30T12:00:00Z")},
+		{"source with space", "ce-source", "URI-reference", header("ce-specversion", "1.0", "ce-source", "a%20b")},
+		{"dataschema not a URI", "ce-dataschema", "URI", base("ce-dataschema", "http://a/%25zz")},
+		{"bad content type", "Content-Type", "media type", base("Content-Type", "text/plain; charset")},
+		{"empty content type", "Content-Type", "empty", base("Content-Type", "")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeBinary(tt.h, []byte("x"))
+			wantFieldError(t, err, -1, tt.field, tt.reasonHas)
+		})
+	}
+}
+
+// TestDecodeBinaryLeavesToValidate checks that what the model keeps is left
+// to Validate rather than refused by the decoder.
+func TestDecodeBinaryLeavesToValidate(t *testing.T) {
+	tests := []struct {
+		name, field, reasonHas string
+		h                      http.Header
+	}{
+		{"missing id", "id", "required", header("ce-specversion", "1.0", "ce-source", "/s", "ce-type", "t")},
+		{"empty type", "type", "required", header("ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "")},
+		{"control character in extension", "foo", "control", header("ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "t", "ce-foo", "a%01b")},
+		{"relative dataschema", "dataschema", "absolute", header("ce-specversion", "1.0", "ce-id", "1", "ce-source", "/s", "ce-type", "t", "ce-dataschema", "/schema")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := DecodeBinary(tt.h, nil)
+			if err != nil {
+				t.Fatalf("DecodeBinary: %v", err)
+			}
+			wantFieldError(t, Validate(&ev), -1, tt.field, tt.reasonHas)
+		})
+	}
+}

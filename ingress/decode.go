@@ -1,0 +1,201 @@
+package ingress
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
+
+	"github.com/eventsidecar/eventsidecar/headers"
+)
+
+// Mode is how a publish request carries its events.
+type Mode int
+
+// The modes of contract §4.1.
+const (
+	// ModeRaw: the body is the data of a new event the sidecar makes up.
+	ModeRaw Mode = iota
+	// ModeBinary: one event, attributes in ce- headers, data in the body.
+	ModeBinary
+	// ModeStructured: one event as application/cloudevents+json.
+	ModeStructured
+	// ModeBatch: a JSON array of events as application/cloudevents-batch+json.
+	ModeBatch
+)
+
+// RawType is the type DecodeRaw gives an event when the request has no
+// ce-type header.
+const RawType = "eventsidecar.raw"
+
+// String returns "raw", "binary", "structured" or "batch".
+func (m Mode) String() string {
+	switch m {
+	case ModeRaw:
+		return "raw"
+	case ModeBinary:
+		return "binary"
+	case ModeStructured:
+		return "structured"
+	case ModeBatch:
+		return "batch"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// DetectMode applies the CloudEvents HTTP binding's rules to the request
+// headers h. Content-Type is matched case-insensitively and with any
+// parameters: application/cloudevents+json is ModeStructured,
+// application/cloudevents-batch+json is ModeBatch, and any other
+// application/cloudevents or application/cloudevents-batch type (with or
+// without a +suffix) is an error wrapping ErrUnsupportedMediaType.
+// Otherwise a ce-specversion header makes ModeBinary, and anything else is
+// ModeRaw. DetectMode only reads h and is safe for concurrent use.
+func DetectMode(h http.Header) (Mode, error) {
+	var ct string
+	if vs := headerValues(h, "Content-Type"); len(vs) > 0 {
+		ct = vs[0]
+	}
+	switch mt := mediaType(ct); {
+	case mt == "application/cloudevents+json":
+		return ModeStructured, nil
+	case mt == "application/cloudevents-batch+json":
+		return ModeBatch, nil
+	case isCloudEventsFormat(mt):
+		return ModeRaw, fmt.Errorf("%w: %q", ErrUnsupportedMediaType, mt)
+	}
+	if len(headerValues(h, headers.Prefix+"specversion")) > 0 {
+		return ModeBinary, nil
+	}
+	return ModeRaw, nil
+}
+
+func isCloudEventsFormat(mt string) bool {
+	for _, base := range [...]string{"application/cloudevents", "application/cloudevents-batch"} {
+		if mt == base || strings.HasPrefix(mt, base+"+") {
+			return true
+		}
+	}
+	return false
+}
+
+// mediaType returns the lower-cased media type of a Content-Type value,
+// without parameters.
+func mediaType(contentType string) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// isJSON reports whether a content type (parameters allowed, any case) is
+// JSON: */json or */*+json.
+func isJSON(contentType string) bool {
+	_, sub, ok := strings.Cut(mediaType(contentType), "/")
+	if !ok {
+		return false
+	}
+	return sub == "json" || (len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
+}
+
+// DecodeRaw makes an event of a raw request: data = body (no data when the
+// body is empty), type = the percent-decoded ce-type header or RawType,
+// datacontenttype = Content-Type when given. It sets no id, source or time:
+// the caller does. Errors are *FieldError naming the header. The event's
+// data shares body's memory; the caller must not modify body afterwards.
+func DecodeRaw(h http.Header, body []byte) (event.Event, error) {
+	ec := &event.EventContextV1{Type: RawType}
+	t, ok, ferr := singleHeader(h, headers.Prefix+"type")
+	if ferr != nil {
+		return event.Event{}, ferr
+	}
+	if ok {
+		if ec.Type, ferr = decodeHeader("ce-type", t); ferr != nil {
+			return event.Event{}, ferr
+		}
+		if ec.Type == "" {
+			return event.Event{}, fieldErr("ce-type", "must not be empty when present")
+		}
+	}
+	if ec.DataContentType, ferr = contentType(h); ferr != nil {
+		return event.Event{}, ferr
+	}
+	return newEvent(ec, body), nil
+}
+
+// newEvent wraps ec in an event whose data is body, or no data when body is
+// empty.
+func newEvent(ec *event.EventContextV1, body []byte) event.Event {
+	ev := event.New()
+	ev.Context = ec
+	if len(body) > 0 {
+		ev.DataEncoded = body
+	}
+	return ev
+}
+
+// setAttribute stores the string value v of the attribute name (already
+// checked to be a valid name) in ec, as sent: unlike the sdk-go setters it
+// does not trim white space. It refuses what the model would lose: a
+// specversion other than "1.0", an empty optional attribute (the model
+// cannot tell it from an absent one), a source or dataschema that url.Parse
+// would rewrite, a time that is not RFC 3339. It returns the reason or "".
+func setAttribute(ec *event.EventContextV1, name, v string) string {
+	switch name {
+	case "specversion":
+		if v != specVersion {
+			return fmt.Sprintf("must be %q", specVersion)
+		}
+		return ""
+	case "id":
+		ec.ID = v
+		return ""
+	case "type":
+		ec.Type = v
+		return ""
+	case "source":
+		u, r := parseURIRef(v)
+		if r == "" {
+			ec.Source = types.URIRef{URL: *u}
+		}
+		return r
+	}
+	if v == "" {
+		return "must not be empty when present"
+	}
+	return setOptional(ec, name, v)
+}
+
+func setOptional(ec *event.EventContextV1, name, v string) string {
+	switch name {
+	case "subject":
+		ec.Subject = &v
+	case "datacontenttype":
+		if r := mediaTypeReason(v); r != "" {
+			return r
+		}
+		ec.DataContentType = &v
+	case "dataschema":
+		u, r := parseURIRef(v)
+		if r != "" {
+			return r
+		}
+		ec.DataSchema = &types.URI{URL: *u}
+	case "time":
+		t, r := parseTime(v)
+		if r != "" {
+			return r
+		}
+		ec.Time = &types.Timestamp{Time: t}
+	default:
+		setExtension(ec, name, v)
+	}
+	return ""
+}
+
+func setExtension(ec *event.EventContextV1, name string, v any) {
+	if ec.Extensions == nil {
+		ec.Extensions = make(map[string]any)
+	}
+	ec.Extensions[name] = v
+}

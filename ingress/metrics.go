@@ -1,0 +1,43 @@
+package ingress
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the publish-side Prometheus families.
+type metrics struct {
+	published  *prometheus.CounterVec
+	duplicates *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsidecar_events_published_total",
+			Help: "Events stored by the broker, by request mode.",
+		}, []string{"mode"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsidecar_events_duplicate_total",
+			Help: "Events not stored again because their idempotency key was seen within the duplicate window, by request mode.",
+		}, []string{"mode"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsidecar_publish_rejected_total",
+			Help: "Publish requests answered with an error, by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "eventsidecar_publish_duration_seconds",
+			Help:    "Time from a publish request's arrival to its answer, by request mode.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"mode"}),
+	}
+	for _, c := range []prometheus.Collector{m.published, m.duplicates, m.rejected, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("ingress: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,305 @@
+package ingress
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/headers"
+)
+
+// retryAfter is what 429 and 503 answers ask the client to wait.
+const retryAfter = time.Second
+
+// Result is the answer for one event of a publish request.
+type Result struct {
+	Topic     string `json:"topic,omitempty"`
+	ID        string `json:"id"`
+	Source    string `json:"source"`
+	Sequence  uint64 `json:"sequence,omitempty"`
+	Duplicate bool   `json:"duplicate"`
+	// Error says why this entry was not stored; empty when it was.
+	Error string `json:"error,omitempty"`
+}
+
+// request is a decoded, validated publish request ready for the broker.
+type request struct {
+	topic string
+	mode  Mode
+	msgs  []broker.Message
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req, err := s.decode(w, r)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	receipts := s.pub.Publish(r.Context(), req.msgs)
+	results, err := s.answer(req, receipts)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	s.metrics.latency.WithLabelValues(req.mode.String()).Observe(time.Since(start).Seconds())
+	if req.mode == ModeBatch {
+		writeJSON(w, http.StatusOK, map[string][]Result{"results": results})
+		return
+	}
+	results[0].Topic = req.topic
+	writeJSON(w, http.StatusOK, results[0])
+}
+
+func (s *Server) reject(w http.ResponseWriter, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		s.metrics.rejected.WithLabelValues(e.Code.Slug()).Inc()
+	} else {
+		s.metrics.rejected.WithLabelValues(CodeInternal.Slug()).Inc()
+	}
+	writeProblem(w, err)
+}
+
+// decode checks the topic, reads and decodes the body in its mode, and
+// turns each event into a broker message: fingerprinted as sent, then given
+// its defaults, then validated.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*request, error) {
+	topic := chi.URLParam(r, "topic")
+	if err := s.checkTopic(topic); err != nil {
+		return nil, err
+	}
+	mode, err := DetectMode(r.Header)
+	if err != nil {
+		return nil, errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
+	}
+	key, err := idempotencyKey(r.Header, mode)
+	if err != nil {
+		return nil, err
+	}
+	limit := s.cfg.HTTP.MaxEventBytes
+	if mode == ModeBatch {
+		limit = s.cfg.HTTP.MaxBatchBytes
+	}
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	events, err := s.decodeEvents(r.Header, mode, body)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := s.messages(topic, key, mode, events)
+	if err != nil {
+		return nil, err
+	}
+	return &request{topic: topic, mode: mode, msgs: msgs}, nil
+}
+
+func (s *Server) checkTopic(topic string) error {
+	if err := config.ValidTopic(topic); err != nil {
+		return errorf(CodeInvalid, fmt.Sprintf("topic %q: %v", topic, err))
+	}
+	if strings.HasPrefix(topic, "_") {
+		return errorf(CodeForbidden, fmt.Sprintf("topic %q: topics starting with _ are reserved for the sidecar", topic))
+	}
+	if !allowed(s.cfg.Scopes.Publish, topic) {
+		return errorf(CodeForbidden, fmt.Sprintf("topic %q: not in scopes.publish", topic))
+	}
+	return nil
+}
+
+func idempotencyKey(h http.Header, mode Mode) (string, error) {
+	v := h.Values("Idempotency-Key")
+	switch {
+	case len(v) == 0:
+		return "", nil
+	case mode == ModeBatch:
+		return "", errorf(CodeInvalid, "Idempotency-Key: not allowed on a batch; each event's source and id are its key")
+	case len(v) > 1:
+		return "", errorf(CodeInvalid, "Idempotency-Key: given more than once")
+	}
+	key, err := dedup.ParseKey(v[0])
+	if err != nil {
+		return "", errorf(CodeInvalid, "Idempotency-Key: "+err.Error())
+	}
+	return key, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errorf(CodeTooLarge, fmt.Sprintf("body: %d bytes, more than the limit of %d", r.ContentLength, limit))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, errorf(CodeTooLarge, fmt.Sprintf("body: more than the limit of %d bytes", limit))
+	case err != nil:
+		return nil, errorf(CodeInvalid, "body: "+err.Error())
+	}
+	return body, nil
+}
+
+func (s *Server) decodeEvents(h http.Header, mode Mode, body []byte) ([]event.Event, error) {
+	var (
+		ev  event.Event
+		err error
+	)
+	switch mode {
+	case ModeBatch:
+		events, err := DecodeBatch(body, s.cfg.HTTP.MaxBatchEvents)
+		if errors.Is(err, ErrTooManyEvents) {
+			return nil, errorf(CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+		}
+		return events, invalid(err)
+	case ModeStructured:
+		ev, err = DecodeStructured(body)
+	case ModeBinary:
+		ev, err = DecodeBinary(h, body)
+	default:
+		ev, err = DecodeRaw(h, body)
+	}
+	if err != nil {
+		return nil, invalid(err)
+	}
+	return []event.Event{ev}, nil
+}
+
+// invalid turns a decoding or validation error into a 400, keeping the
+// entry's index for batches.
+func invalid(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) && fe.Index >= 0 {
+		return &Error{Code: CodeInvalid, Detail: "batch: entry " + fmt.Sprint(fe.Index) + " is invalid",
+			Items: []ItemError{{Index: fe.Index, Detail: fe.Field + ": " + fe.Reason}}}
+	}
+	return errorf(CodeInvalid, err.Error())
+}
+
+// messages prepares every event; a batch is validated as a whole and all of
+// its invalid entries are reported.
+func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([]broker.Message, error) {
+	now := time.Now().UTC()
+	msgs := make([]broker.Message, len(events))
+	var items []ItemError
+	var tooLarge bool
+	for i := range events {
+		ev := &events[i]
+		fp := dedup.Fingerprint(ev)
+		if mode == ModeRaw {
+			s.setRawDefaults(ev)
+		}
+		if ev.Time().IsZero() {
+			ev.SetTime(now)
+		}
+		err := Validate(ev)
+		if err == nil && eventSize(ev) > s.cfg.HTTP.MaxEventBytes {
+			err, tooLarge = fmt.Errorf("event: more than http.max_event_bytes (%d)", s.cfg.HTTP.MaxEventBytes), true
+		}
+		if err != nil {
+			items = append(items, ItemError{Index: i, Detail: err.Error()})
+			continue
+		}
+		msgs[i] = broker.Message{Topic: topic, Event: ev, MsgID: dedup.MsgID(topic, key, ev), Fingerprint: fp}
+	}
+	if len(items) == 0 {
+		return msgs, nil
+	}
+	code := CodeInvalid
+	if tooLarge && len(items) == 1 {
+		code = CodeTooLarge
+	}
+	if mode != ModeBatch {
+		return nil, errorf(code, items[0].Detail)
+	}
+	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(events)), Items: items}
+}
+
+func (s *Server) setRawDefaults(ev *event.Event) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	ev.SetID(id.String())
+	ev.SetSource(s.cfg.DefaultSource())
+}
+
+// eventSize is the event's size as stored: attribute names and values plus data.
+func eventSize(ev *event.Event) int64 {
+	n := int64(len(ev.Data()))
+	headers.Each(ev, func(name, value string) { n += int64(len(headers.Prefix) + len(name) + len(value)) })
+	return n
+}
+
+// answer turns the broker's receipts into results, or into the error the
+// request must answer with: 429/503 when an event was not stored, 422 when a
+// key was reused with a different event.
+func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, error) {
+	results := make([]Result, len(receipts))
+	var failed error
+	var conflicts []ItemError
+	stored, dups := 0, 0
+	for i, rc := range receipts {
+		ev := req.msgs[i].Event
+		results[i] = Result{ID: ev.ID(), Source: ev.Source(), Sequence: rc.Sequence, Duplicate: rc.Duplicate}
+		switch {
+		case rc.Err != nil:
+			results[i].Error = "not stored: " + rc.Err.Error()
+			failed = cmp.Or(failed, rc.Err)
+		case rc.Duplicate && rc.Fingerprint != "" && rc.Fingerprint != req.msgs[i].Fingerprint:
+			conflicts = append(conflicts, ItemError{Index: i, Detail: fmt.Sprintf("idempotency key of sequence %d reused with a different event", rc.Sequence)})
+		case rc.Duplicate:
+			dups++
+			if rc.ID != "" {
+				results[i].ID, results[i].Source = rc.ID, rc.Source
+			}
+		default:
+			stored++
+		}
+	}
+	s.metrics.published.WithLabelValues(req.mode.String()).Add(float64(stored))
+	s.metrics.duplicates.WithLabelValues(req.mode.String()).Add(float64(dups))
+	if failed != nil {
+		return nil, unstored(req.mode, failed, results)
+	}
+	if len(conflicts) > 0 {
+		e := &Error{Code: CodeConflict, Detail: conflicts[0].Detail}
+		if req.mode == ModeBatch {
+			e.Detail = fmt.Sprintf("batch: %d entries reuse an idempotency key with a different event", len(conflicts))
+			e.Items, e.Results = conflicts, results
+		}
+		return nil, e
+	}
+	return results, nil
+}
+
+func unstored(mode Mode, cause error, results []Result) error {
+	e := &Error{Code: CodeUnavailable, Detail: "not stored: " + cause.Error(), RetryAfter: retryAfter}
+	if errors.Is(cause, broker.ErrOverloaded) {
+		e.Code = CodeOverloaded
+	}
+	if errors.Is(cause, context.Canceled) {
+		e.Detail = "not stored: the request was cancelled"
+	}
+	if mode == ModeBatch {
+		e.Detail = "batch: not every entry was stored (see results); resending the whole batch is safe: " + cause.Error()
+		e.Results = results
+	}
+	return e
+}

@@ -1,0 +1,149 @@
+package ingress
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+)
+
+// Publisher stores events durably and answers for each once the broker has
+// acknowledged it (or failed to). *broker.Client satisfies it. It must be
+// safe for concurrent use.
+type Publisher interface {
+	Publish(ctx context.Context, msgs []broker.Message) []broker.Receipt
+}
+
+// ReadyFunc reports nil when the sidecar can serve, or why it cannot.
+type ReadyFunc func(ctx context.Context) error
+
+// readyTimeout bounds one readiness check.
+const readyTimeout = 2 * time.Second
+
+// Server is the HTTP API. Create it with New; it is safe for concurrent use.
+type Server struct {
+	cfg      config.Config
+	pub      Publisher
+	ready    ReadyFunc
+	metrics  *metrics
+	gatherer prometheus.Gatherer
+	log      *slog.Logger
+	stopping atomic.Bool
+	handler  http.Handler
+}
+
+// New returns the HTTP API over pub. Its metrics are registered on reg and
+// /metrics serves everything reg gathers.
+func New(cfg config.Config, pub Publisher, ready ReadyFunc, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, pub: pub, ready: ready, metrics: m, gatherer: reg, log: log}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	r.Route("/v1", func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Post("/publish/{topic}", s.publish)
+	})
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, errorf(CodeNotFound, "no such endpoint"))
+	})
+	return r
+}
+
+// Handler is the API's http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Stopping marks the server as shutting down: /readyz answers 503 from now on.
+func (s *Server) Stopping() { s.stopping.Store(true) }
+
+// Serve serves on ln until ctx ends, then marks the server not ready and
+// shuts down gracefully: no new connections, in-flight requests (and the
+// publishes they wait for) finish within http.shutdown_timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hc := s.cfg.HTTP
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: min(10*time.Second, hc.ReadTimeout),
+		ReadTimeout:       hc.ReadTimeout,
+		WriteTimeout:      hc.WriteTimeout,
+		IdleTimeout:       hc.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ingress: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.Stopping()
+	sctx, cancel := context.WithTimeout(context.Background(), hc.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("ingress: shut down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("ingress: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.stopping.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "shutting down"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+// authenticate requires "Authorization: Bearer <http.api_token>" when a
+// token is configured.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	want := []byte(s.cfg.HTTP.APIToken)
+	if len(want) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
+			s.metrics.rejected.WithLabelValues(CodeUnauthorized.Slug()).Inc()
+			writeProblem(w, errorf(CodeUnauthorized, "Authorization: Bearer token missing or wrong"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
