@@ -6,13 +6,14 @@ import (
 	"log/slog"
 )
 
-// serverLogger routes nats-server's log to slog. The server is started with
-// Debug and Trace off, so those levels only appear if a caller enables them.
+// serverLogger routes nats-server's log to slog. Its notices (the start-up
+// banner and the like) go to debug: in a sidecar they are noise at info. The
+// server is started with Debug and Trace off.
 type serverLogger struct {
 	log *slog.Logger
 }
 
-func (l serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelInfo, format, v) }
+func (l serverLogger) Noticef(format string, v ...any) { l.logf(slog.LevelDebug, format, v) }
 func (l serverLogger) Warnf(format string, v ...any)   { l.logf(slog.LevelWarn, format, v) }
 func (l serverLogger) Errorf(format string, v ...any)  { l.logf(slog.LevelError, format, v) }
 

@@ -13,7 +13,7 @@ func TestServerLoggerLevels(t *testing.T) {
 		log  func(serverLogger)
 		want string
 	}{
-		{"notice", func(l serverLogger) { l.Noticef("n %d", 1) }, "level=INFO msg=\"n 1\""},
+		{"notice", func(l serverLogger) { l.Noticef("n %d", 1) }, "level=DEBUG msg=\"n 1\""},
 		{"warn", func(l serverLogger) { l.Warnf("w %d", 2) }, "level=WARN msg=\"w 2\""},
 		{"error", func(l serverLogger) { l.Errorf("e %d", 3) }, "level=ERROR msg=\"e 3\""},
 		{"fatal", func(l serverLogger) { l.Fatalf("f %d", 4) }, "level=ERROR msg=\"f 4\""},

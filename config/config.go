@@ -42,6 +42,11 @@ type HTTP struct {
 	// MaxBatchBytes bounds a whole batch request body. Default 16777216
 	// (16 MiB).
 	MaxBatchBytes int64 `yaml:"max_batch_bytes"`
+	// MaxInFlightBytes bounds the request bodies held at once by publishes
+	// that are being read or are waiting for the broker; beyond it publishes
+	// answer 429, so memory stays flat under overload. Default 67108864
+	// (64 MiB); it must be at least max_batch_bytes and max_event_bytes.
+	MaxInFlightBytes int64 `yaml:"max_in_flight_bytes"`
 	// ReadTimeout bounds reading a whole request. Default 30s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds a request from the end of its headers to the end of
@@ -186,14 +191,15 @@ func Default() Config {
 	return Config{
 		AppID: "app",
 		HTTP: HTTP{
-			Listen:          "127.0.0.1:3600",
-			MaxEventBytes:   1 << 20,
-			MaxBatchEvents:  1000,
-			MaxBatchBytes:   16 << 20,
-			ReadTimeout:     30 * time.Second,
-			WriteTimeout:    30 * time.Second,
-			IdleTimeout:     120 * time.Second,
-			ShutdownTimeout: 15 * time.Second,
+			Listen:           "127.0.0.1:3600",
+			MaxEventBytes:    1 << 20,
+			MaxBatchEvents:   1000,
+			MaxBatchBytes:    16 << 20,
+			MaxInFlightBytes: 64 << 20,
+			ReadTimeout:      30 * time.Second,
+			WriteTimeout:     30 * time.Second,
+			IdleTimeout:      120 * time.Second,
+			ShutdownTimeout:  15 * time.Second,
 		},
 		GRPC: GRPC{Listen: "127.0.0.1:3601"},
 		Broker: Broker{

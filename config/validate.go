@@ -130,6 +130,9 @@ func (v *validator) http(h HTTP, b Broker) {
 	v.positive("http.max_event_bytes", h.MaxEventBytes)
 	v.positive("http.max_batch_events", int64(h.MaxBatchEvents))
 	v.positive("http.max_batch_bytes", h.MaxBatchBytes)
+	if h.MaxInFlightBytes < max(h.MaxBatchBytes, h.MaxEventBytes) {
+		v.addf("http.max_in_flight_bytes", "must be at least http.max_batch_bytes and http.max_event_bytes (%d), got %d", max(h.MaxBatchBytes, h.MaxEventBytes), h.MaxInFlightBytes)
+	}
 	v.positive("http.read_timeout", int64(h.ReadTimeout))
 	v.positive("http.write_timeout", int64(h.WriteTimeout))
 	v.positive("http.idle_timeout", int64(h.IdleTimeout))

@@ -72,6 +72,7 @@ func TestValidateRejects(t *testing.T) {
 		{"max_event_bytes", func(c *Config) { c.HTTP.MaxEventBytes = 0 }, "http.max_event_bytes: must be > 0"},
 		{"max_batch_events", func(c *Config) { c.HTTP.MaxBatchEvents = -1 }, "http.max_batch_events: must be > 0"},
 		{"max_batch_bytes", func(c *Config) { c.HTTP.MaxBatchBytes = 0 }, "http.max_batch_bytes: must be > 0"},
+		{"max_in_flight_bytes", func(c *Config) { c.HTTP.MaxInFlightBytes = c.HTTP.MaxBatchBytes - 1 }, "http.max_in_flight_bytes: must be at least"},
 		{"read_timeout", func(c *Config) { c.HTTP.ReadTimeout = 0 }, "http.read_timeout: must be > 0"},
 		{"write_timeout", func(c *Config) { c.HTTP.WriteTimeout = -time.Second }, "http.write_timeout: must be > 0"},
 		{"idle_timeout", func(c *Config) { c.HTTP.IdleTimeout = 0 }, "http.idle_timeout: must be > 0"},

@@ -119,6 +119,8 @@ func TestDecodeBinaryErrors(t *testing.T) {
 		{"bad time", "ce-time", "RFC 3339", base("ce-time", "2024-05-01 12:00:00Z")},
 		{"time with comma", "ce-time", "RFC 3339", base("ce-time", "2024-05-01T12:00:00,5Z")},
 		{"time out of range", "ce-time", "RFC 3339", base("ce-time", "2024-02-30T12:00:00Z")},
+		{"time before year 0 in UTC", "ce-time", "0000", base("ce-time", "0000-01-01T00:00:00+01:00")},
+		{"time after year 9999 in UTC", "ce-time", "9999", base("ce-time", "9999-12-31T23:59:59-01:00")},
 		{"source with space", "ce-source", "URI-reference", header("ce-specversion", "1.0", "ce-source", "a%20b")},
 		{"dataschema not a URI", "ce-dataschema", "URI", base("ce-dataschema", "http://a/%25zz")},
 		{"bad content type", "Content-Type", "media type", base("Content-Type", "text/plain; charset")},

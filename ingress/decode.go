@@ -103,6 +103,7 @@ func isJSON(contentType string) bool {
 // datacontenttype = Content-Type when given. It sets no id, source or time:
 // the caller does. Errors are *FieldError naming the header. The event's
 // data shares body's memory; the caller must not modify body afterwards.
+// DecodeRaw only reads h and is safe for concurrent use.
 func DecodeRaw(h http.Header, body []byte) (event.Event, error) {
 	ec := &event.EventContextV1{Type: RawType}
 	t, ok, ferr := singleHeader(h, headers.Prefix+"type")
@@ -138,8 +139,9 @@ func newEvent(ec *event.EventContextV1, body []byte) event.Event {
 // checked to be a valid name) in ec, as sent: unlike the sdk-go setters it
 // does not trim white space. It refuses what the model would lose: a
 // specversion other than "1.0", an empty optional attribute (the model
-// cannot tell it from an absent one), a source or dataschema that url.Parse
-// would rewrite, a time that is not RFC 3339. It returns the reason or "".
+// cannot tell it from an absent one), a source or dataschema that is not a
+// URI-reference (the model keeps only url.Parse's reading of it), a time
+// that is not RFC 3339. It returns the reason or "".
 func setAttribute(ec *event.EventContextV1, name, v string) string {
 	switch name {
 	case "specversion":

@@ -173,6 +173,7 @@ func TestFieldErrorString(t *testing.T) {
 		{FieldError{Index: -1, Field: "source", Reason: "must be a URI-reference"}, "source: must be a URI-reference"},
 		{FieldError{Index: 3, Field: "source", Reason: "must be a URI-reference"}, "[3] source: must be a URI-reference"},
 		{FieldError{Index: 0, Reason: "an event must be a JSON object"}, "[0] an event must be a JSON object"},
+		{*fieldErr(strings.Repeat("a", 63)+"€", "x"), strings.Repeat("a", 63) + "…: x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

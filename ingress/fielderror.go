@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrUnsupportedMediaType is returned by DetectMode for a CloudEvents
@@ -46,7 +47,18 @@ func (e *FieldError) Error() string {
 	return b.String()
 }
 
+// maxFieldLen bounds the length of a FieldError's Field: a field can be a
+// name the client sent, and errors are echoed back to it.
+const maxFieldLen = 64
+
 // fieldErr returns a *FieldError for a single event.
 func fieldErr(field, reason string) *FieldError {
+	if len(field) > maxFieldLen {
+		cut := maxFieldLen
+		for cut > 0 && !utf8.RuneStart(field[cut]) {
+			cut--
+		}
+		field = field[:cut] + "…"
+	}
 	return &FieldError{Index: -1, Field: field, Reason: reason}
 }

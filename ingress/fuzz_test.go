@@ -65,6 +65,8 @@ func FuzzDecodeBinary(f *testing.F) {
 		"k%221", "application/json; charset=utf-8", []byte(`{"n": 1}`))
 	f.Add("1.0", "1", "urn:x:y", "t", "%C3%28", "2024-02-30T00:00:00Z", "a%01b", "text", []byte("\x00\xff"))
 	f.Add("0.3", "", "a%20b", "", "%zz", "x", "", "text/plain; charset", []byte("x"))
+	f.Add("1.0", "1", "a?b#c#d", "t", "", "0000-01-01T00:00:00+01:00", "", "", []byte(""))
+	f.Add("1.0", "1", "http://", "t", "", "9999-12-31T23:59:59.9999999999-01:00", "", "", []byte(""))
 	f.Fuzz(func(t *testing.T, specversion, id, source, typ, subject, tm, ext, ct string, body []byte) {
 		h := http.Header{}
 		for name, v := range map[string]string{

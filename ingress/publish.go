@@ -43,6 +43,12 @@ type request struct {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	release, err := s.reserve(r)
+	if err != nil {
+		s.reject(w, err)
+		return
+	}
+	defer release()
 	req, err := s.decode(w, r)
 	if err != nil {
 		s.reject(w, err)
@@ -61,6 +67,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	results[0].Topic = req.topic
 	writeJSON(w, http.StatusOK, results[0])
+}
+
+// reserve holds room in the in-flight byte budget for the request's body
+// until the request is answered: its Content-Length, or the largest body
+// allowed when the length is not known. Without room it answers 429.
+func (s *Server) reserve(r *http.Request) (func(), error) {
+	n := s.cfg.HTTP.MaxBatchBytes
+	if r.ContentLength >= 0 && r.ContentLength < n {
+		n = r.ContentLength
+	}
+	if !s.bodies.TryAcquire(n) {
+		return nil, &Error{Code: CodeOverloaded, RetryAfter: retryAfter,
+			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", s.cfg.HTTP.MaxInFlightBytes)}
+	}
+	return func() { s.bodies.Release(n) }, nil
 }
 
 func (s *Server) reject(w http.ResponseWriter, err error) {
@@ -186,8 +207,10 @@ func invalid(err error) error {
 	}
 	var fe *FieldError
 	if errors.As(err, &fe) && fe.Index >= 0 {
-		return &Error{Code: CodeInvalid, Detail: "batch: entry " + fmt.Sprint(fe.Index) + " is invalid",
-			Items: []ItemError{{Index: fe.Index, Detail: fe.Field + ": " + fe.Reason}}}
+		entry := *fe
+		entry.Index = -1
+		return &Error{Code: CodeInvalid, Detail: fmt.Sprintf("batch: entry %d is invalid; nothing was stored", fe.Index),
+			Items: []ItemError{{Index: fe.Index, Detail: entry.Error()}}}
 	}
 	return errorf(CodeInvalid, err.Error())
 }

@@ -362,3 +362,61 @@ func (h *harness) readyStatus() int {
 	h.api.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	return rec.Code
 }
+
+func TestInFlightBytesBound(t *testing.T) {
+	base := newHarness(t, func(c *config.Config) { c.HTTP.MaxInFlightBytes = 100 })
+	g := &gate{next: base.broker, arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	h := newHarnessOn(t, base.cfg, base.broker, g, slog.New(slog.DiscardHandler))
+	body := strings.Repeat("x", 60)
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/publish/orders.created", strings.NewReader(body))
+		for _, kv := range binaryEvent {
+			k, v, _ := strings.Cut(kv, ":")
+			req.Header.Set(k, strings.TrimSpace(v))
+		}
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	<-g.arrived
+	resp := h.post("/v1/publish/orders.created", body, append(binaryEvent[1:], "ce-specversion: 1.0")...)
+	wantProblem(t, resp, http.StatusTooManyRequests, "max_in_flight_bytes")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	close(g.release)
+	if code := <-held; code != http.StatusOK {
+		t.Errorf("held publish answered %d, want 200", code)
+	}
+	wantStatus(t, h.post("/v1/publish/orders.created", body, binaryEvent...), http.StatusOK)
+}
+
+func TestMalformedBodies(t *testing.T) {
+	h := newHarness(t, nil)
+	tests := []struct {
+		name, body, contentType, detail string
+	}{
+		{"structured not JSON", "{", "application/cloudevents+json", "JSON"},
+		{"batch not an array", `{"specversion":"1.0"}`, "application/cloudevents-batch+json", "array"},
+		{"batch entry not an object", `[1]`, "application/cloudevents-batch+json", "object"},
+		{"empty batch", `[]`, "application/cloudevents-batch+json", "at least one event"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := wantProblem(t, h.post("/v1/publish/orders.a", tt.body, "Content-Type: "+tt.contentType), 400, tt.detail)
+			for _, e := range p.Errors {
+				if strings.HasPrefix(e.Detail, ":") {
+					t.Errorf("entry detail %q starts with an empty field name", e.Detail)
+				}
+			}
+		})
+	}
+	if n := h.stored(); n != 0 {
+		t.Errorf("stored = %d, want 0", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
@@ -43,6 +44,8 @@ type Server struct {
 	log      *slog.Logger
 	stopping atomic.Bool
 	handler  http.Handler
+	// bodies is the budget of request bytes held by publishes in progress.
+	bodies *semaphore.Weighted
 }
 
 // New returns the HTTP API over pub. Its metrics are registered on reg and
@@ -52,7 +55,8 @@ func New(cfg config.Config, pub Publisher, ready ReadyFunc, reg *prometheus.Regi
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pub: pub, ready: ready, metrics: m, gatherer: reg, log: log}
+	s := &Server{cfg: cfg, pub: pub, ready: ready, metrics: m, gatherer: reg, log: log,
+		bodies: semaphore.NewWeighted(cfg.HTTP.MaxInFlightBytes)}
 	s.handler = s.routes()
 	return s, nil
 }

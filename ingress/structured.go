@@ -32,7 +32,8 @@ var requiredAttributes = map[string]bool{"specversion": true, "id": true, "sourc
 // is absent or JSON (*/json, */*+json), data is kept byte for byte as sent;
 // otherwise it must be a JSON string whose value becomes the data.
 // data_base64 is decoded and sets the event's DataBase64. Errors are
-// *FieldError with Index -1. DecodeStructured does not retain body.
+// *FieldError with Index -1. DecodeStructured does not retain body and is
+// safe for concurrent use.
 func DecodeStructured(body []byte) (event.Event, error) {
 	ev, ferr := decodeObject(body)
 	if ferr != nil {
@@ -47,7 +48,7 @@ func DecodeStructured(body []byte) (event.Event, error) {
 // (maxEvents <= 0: no limit) is an error wrapping ErrTooManyEvents; an
 // empty array, or a body that is not one JSON array, is a *FieldError with
 // Index -1; an entry's error is a *FieldError whose Index is its position.
-// DecodeBatch does not retain body.
+// DecodeBatch does not retain body and is safe for concurrent use.
 func DecodeBatch(body []byte, maxEvents int) ([]event.Event, error) {
 	raws, err := splitArray(body, maxEvents)
 	if err != nil {

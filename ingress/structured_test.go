@@ -119,6 +119,11 @@ func TestDecodeStructured(t *testing.T) {
 				t.Errorf("subject = %q, want 😀", ev.Subject())
 			}
 		}},
+		{"escaped backslash before u", obj(`"subject":"\\ud800"`), func(t *testing.T, ev event.Event) {
+			if ev.Subject() != `\ud800` {
+				t.Errorf("subject = %q, want %q", ev.Subject(), `\ud800`)
+			}
+		}},
 		{"lower-case t and z in time", obj(`"time":"2024-05-01t12:00:00.123z"`), func(t *testing.T, ev event.Event) {
 			if want := time.Date(2024, 5, 1, 12, 0, 0, 123e6, time.UTC); !ev.Time().Equal(want) {
 				t.Errorf("time = %v, want %v", ev.Time(), want)

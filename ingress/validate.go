@@ -85,6 +85,11 @@ func checkOptional(ec *event.EventContextV1) *FieldError {
 			return fieldErr("dataschema", r)
 		}
 	}
+	if t := ec.Time; t != nil {
+		if r := timeRangeReason(t.Time); r != "" {
+			return fieldErr("time", r)
+		}
+	}
 	if s := ec.Subject; s != nil {
 		if r := optionalReason(*s, stringReason); r != "" {
 			return fieldErr("subject", r)
@@ -254,7 +259,16 @@ func parseTime(s string) (time.Time, string) {
 		msg := err.Error()
 		return time.Time{}, reason + ": " + msg[strings.LastIndex(msg, ": ")+2:]
 	}
-	return t, ""
+	return t, timeRangeReason(t)
+}
+
+// timeRangeReason refuses a time whose UTC form (the canonical one the
+// sidecar writes) would fall outside RFC 3339's four-digit years.
+func timeRangeReason(t time.Time) string {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return "must lie between the years 0000 and 9999 in UTC"
+	}
+	return ""
 }
 
 func isHex(c byte) bool {

@@ -76,6 +76,7 @@ func TestValidateErrors(t *testing.T) {
 		}},
 		{"relative dataschema", "dataschema", "absolute", func(ev *event.Event) { ev.SetDataSchema("/schema.json") }},
 		{"empty dataschema", "dataschema", "empty", func(ev *event.Event) { ctx(ev).DataSchema = &types.URI{} }},
+		{"time after year 9999", "time", "9999", func(ev *event.Event) { ev.SetTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) }},
 		{"empty subject", "subject", "empty", func(ev *event.Event) { ctx(ev).Subject = str("") }},
 		{"control character in subject", "subject", "control", func(ev *event.Event) { ev.SetSubject("a\tb") }},
 		{"unparseable datacontenttype", "datacontenttype", "media type", func(ev *event.Event) {

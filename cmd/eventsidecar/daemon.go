@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,13 +18,9 @@ import (
 )
 
 // Main is the sidecar daemon: the broker connection and the HTTP API.
-// Tests start it in-process with Run.
 type Main struct {
 	Config config.Config
 	Log    *slog.Logger
-	// listening, when not nil, receives the HTTP listener's address once
-	// it accepts connections.
-	listening chan<- string
 }
 
 // NewMain loads the configuration at path ("" for the defaults) and sets up
@@ -48,16 +45,18 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // configured), serves the HTTP API until ctx ends, then shuts down in order:
 // readiness false, in-flight requests finish, the connection drains, the
 // embedded server stops.
-func (m *Main) Run(ctx context.Context) (err error) {
+func (m *Main) Run(ctx context.Context) error {
 	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := b.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	err = m.serve(ctx, b)
+	err = errors.Join(err, b.Close())
+	m.Log.Info("stopped")
+	return err
+}
+
+func (m *Main) serve(ctx context.Context, b *broker.Client) error {
 	if u := b.EmbeddedURL(); u != "" {
 		m.Log.Info("embedded broker listening", "url", u)
 	}
@@ -72,12 +71,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
 	}
 	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(m.Config.Broker))
-	if m.listening != nil {
-		m.listening <- ln.Addr().String()
-	}
-	err = api.Serve(ctx, ln)
-	m.Log.Info("stopped")
-	return err
+	return api.Serve(ctx, ln)
 }
 
 func brokerName(c config.Broker) string {
