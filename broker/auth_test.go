@@ -252,6 +252,7 @@ func credsSetup(t *testing.T) authSetup {
 	expiredClaims := jwt.NewUserClaims(upub)
 	expiredClaims.Expires = time.Now().Add(-time.Minute).Unix()
 	expired := creds(t, "expired.creds", expiredClaims, seed, account)
+	bareSeed := writeSecret(t, "seed.creds", seed)
 	return authSetup{
 		opts: &server.Options{
 			TrustedOperators: []*jwt.OperatorClaims{jwt.NewOperatorClaims(opub)},
@@ -263,6 +264,7 @@ func credsSetup(t *testing.T) authSetup {
 			{"unknown account", authViolation, func(cfg *config.Broker) { cfg.CredentialsFile = stranger }},
 			{"expired user", authViolation, func(cfg *config.Broker) { cfg.CredentialsFile = expired }},
 			{"missing creds file", "no such file", func(cfg *config.Broker) { cfg.CredentialsFile = good + ".missing" }},
+			{"bare seed as creds file", "no NATS user JWT", func(cfg *config.Broker) { cfg.CredentialsFile = bareSeed }},
 			{"no credentials", authViolation, noCredentials},
 		},
 		secrets: []string{string(seed)},

@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -152,6 +154,9 @@ func (c *Client) connOptions(name string) []nats.Option {
 func authOptions(cfg config.Broker) ([]nats.Option, error) {
 	var opts []nats.Option
 	if cfg.CredentialsFile != "" {
+		if err := checkCreds(cfg.CredentialsFile); err != nil {
+			return nil, err
+		}
 		opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
 	}
 	if cfg.NkeySeedFile != "" {
@@ -174,6 +179,19 @@ func authOptions(cfg config.Broker) ([]nats.Option, error) {
 		opts = append(opts, nats.ClientCert(cfg.TLS.CertFile, cfg.TLS.KeyFile))
 	}
 	return opts, nil
+}
+
+// checkCreds refuses a credentials file without a user JWT: given a bare
+// seed, nats.go would send the seed itself to the server as the JWT.
+func checkCreds(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("broker: credentials_file: %w", err)
+	}
+	if !bytes.Contains(b, []byte("-----BEGIN NATS USER JWT-----")) {
+		return fmt.Errorf("broker: credentials_file %s: no NATS user JWT in it (is it a seed? use nkey_seed_file)", path)
+	}
+	return nil
 }
 
 func (c *Client) onDisconnect(nc *nats.Conn, err error) {
