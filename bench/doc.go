@@ -10,10 +10,12 @@
 //   - a trivial net/http handler driven by the same load generator with the
 //     same requests, the ceiling for any HTTP sidecar.
 //
-// Every scenario runs on a fresh embedded broker in a temporary directory
-// that is removed afterwards; every event has the same shape and size (a
-// CloudEvent with about 100 bytes of JSON data and a unique id). Runs are
-// bounded in time (a warm-up that is not measured, then a measured
-// duration) and only ever target 127.0.0.1. Run executes the whole suite;
-// Report prints it as Markdown and as a short JSON summary.
+// Every scenario runs on fresh servers (those that store, on a new embedded
+// broker in a temporary directory that is removed afterwards); every event
+// has the same shape and size (a CloudEvent with 100 bytes of JSON data and
+// a unique id). Load generator, sidecar and broker share the process and
+// the machine, as a sidecar and its app share a pod. Runs are bounded in
+// time (a warm-up that is not measured, then a measured duration) and only
+// ever target 127.0.0.1. Run executes the whole suite; Report prints it as
+// Markdown and as a short JSON summary.
 package bench

@@ -10,13 +10,19 @@ import (
 )
 
 // Report is a whole run: the machine, the settings, every scenario's
-// Result in the order run, and the ratios between them. It is a plain value
-// produced by Run.
+// Result in the order run (the baseline first), and the ratios between
+// them. Run produces it; its methods only read it and are safe for
+// concurrent use.
 type Report struct {
-	Machine          Machine
+	// Machine is where it ran.
+	Machine Machine
+	// Duration and Warmup are the measured and warm-up time per scenario.
 	Duration, Warmup time.Duration
-	Results          []Result
-	Ratios           []Ratio
+	// Results has one entry per scenario.
+	Results []Result
+	// Ratios has each scenario's events/s over the baseline's, then the
+	// high-concurrency single-event scenario's over the trivial handler's.
+	Ratios []Ratio
 }
 
 // Failed is the number of failed requests in every scenario plus the

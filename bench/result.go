@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Result is one scenario's outcome. It is a plain value.
+// Result is one scenario's outcome. It is a plain value, safe to read
+// concurrently.
 type Result struct {
 	// Key names the scenario in the JSON summary, e.g. "http_single_c64".
 	Key string
@@ -91,7 +92,7 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(i, 0)]
 }
 
-// Ratio compares two scenarios' events per second.
+// Ratio compares two scenarios' events per second. It is a plain value.
 type Ratio struct {
 	// Key is "<scenario key>/<scenario key>".
 	Key string
@@ -143,7 +144,7 @@ func ratio(a, b Result, aim float64) Ratio {
 	return r
 }
 
-// Machine describes where the benchmark ran.
+// Machine describes where the benchmark ran. It is a plain value.
 type Machine struct {
 	NumCPU     int    `json:"num_cpu"`
 	GOMAXPROCS int    `json:"gomaxprocs"`

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// Options configure Run. Start from DefaultOptions.
+// Options configure Run. Start from DefaultOptions. It is a plain value;
+// Run only reads it.
 type Options struct {
 	// Duration is how long each scenario is measured. Default 5s.
 	Duration time.Duration
@@ -86,6 +87,8 @@ type measurement struct {
 // Run runs every scenario in turn, each on fresh servers, and reports them.
 // Failed requests do not make it fail: they are in the Report (see
 // Report.Failed). It fails when a scenario cannot be set up or ctx ends.
+// Each call uses the whole machine, so calls should not overlap, although
+// they are safe to.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
@@ -155,30 +158,34 @@ func measureDirect(ctx context.Context, o Options, _ scenario) (m measurement, e
 // measureSidecar returns the measurement of the sidecar's ingress on a
 // fresh node with the requests build makes.
 func measureSidecar(build requestFunc) func(context.Context, Options, scenario) (measurement, error) {
-	return func(ctx context.Context, o Options, sc scenario) (m measurement, err error) {
-		sidecar, err := startSidecar(ctx, o)
+	return func(ctx context.Context, o Options, s scenario) (m measurement, err error) {
+		sc, err := startSidecar(ctx, o)
 		if err != nil {
 			return m, err
 		}
-		defer func() { err = errors.Join(err, sidecar.Close()) }()
-		client := newClient(sc.concurrency)
-		defer client.CloseIdleConnections()
-		m.samples, m.win = load{sc.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, sidecar.url, build))
+		defer func() { err = errors.Join(err, sc.Close()) }()
+		m.samples, m.win = drive(ctx, o, s, sc.url, build)
 		m.stores = true
-		m.stored, err = sidecar.stored(ctx)
+		m.stored, err = sc.stored(ctx)
 		return m, err
 	}
 }
 
 // measureTrivial drives the trivial handler with single-event requests.
-func measureTrivial(ctx context.Context, o Options, sc scenario) (m measurement, err error) {
+func measureTrivial(ctx context.Context, o Options, s scenario) (m measurement, err error) {
 	t, err := startTrivial()
 	if err != nil {
 		return m, err
 	}
 	defer func() { err = errors.Join(err, t.Close()) }()
-	client := newClient(sc.concurrency)
-	defer client.CloseIdleConnections()
-	m.samples, m.win = load{sc.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, t.url, singleRequest))
+	m.samples, m.win = drive(ctx, o, s, t.url, singleRequest)
 	return m, nil
+}
+
+// drive runs the load generator at s's concurrency against url with the
+// requests build makes, over a client of its own.
+func drive(ctx context.Context, o Options, s scenario, url string, build requestFunc) ([]sample, window) {
+	client := newClient(s.concurrency)
+	defer client.CloseIdleConnections()
+	return load{s.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, url, build))
 }
