@@ -77,7 +77,7 @@ func startSidecar(ctx context.Context, o Options) (*sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ingress.New(n.cfg, n.broker, n.broker.Ready, prometheus.NewRegistry(), o.log())
+	srv, err := ingress.New(n.cfg, n.broker, nil, n.broker.Ready, prometheus.NewRegistry(), o.log())
 	if err != nil {
 		return nil, errors.Join(err, n.Close())
 	}

@@ -17,6 +17,12 @@ import (
 // that a duplicate can be compared with the stored original.
 const FingerprintHeader = "Eventsidecar-Fingerprint"
 
+// The NATS headers carrying an event's W3C trace context.
+const (
+	TraceParentHeader = "traceparent"
+	TraceStateHeader  = "tracestate"
+)
+
 // ErrInvalidMessage is wrapped by Decode's errors: the NATS message is not a
 // valid CloudEvent.
 var ErrInvalidMessage = errors.New("broker: not a valid CloudEvents message")
@@ -27,7 +33,8 @@ const specVersionHeader = headers.Prefix + "specversion"
 // NATS binding's binary content mode: every attribute, datacontenttype
 // included, as a lower-case "ce-<name>" header with its value
 // percent-encoded, the data as the payload, m.MsgID as Nats-Msg-Id and
-// m.Fingerprint as FingerprintHeader (each when not empty). The payload
+// m.Fingerprint as FingerprintHeader, and the trace context as
+// TraceParentHeader and TraceStateHeader (each when not empty). The payload
 // aliases m.Event's data.
 func Encode(subject string, m Message) *nats.Msg {
 	msg := nats.NewMsg(subject)
@@ -40,6 +47,12 @@ func Encode(subject string, m Message) *nats.Msg {
 	}
 	if m.Fingerprint != "" {
 		msg.Header.Set(FingerprintHeader, m.Fingerprint)
+	}
+	if m.TraceParent != "" {
+		msg.Header.Set(TraceParentHeader, m.TraceParent)
+	}
+	if m.TraceState != "" {
+		msg.Header.Set(TraceStateHeader, m.TraceState)
 	}
 	msg.Data = m.Event.Data()
 	return msg

@@ -16,7 +16,8 @@ func TestEncodeHeaders(t *testing.T) {
 	ev := testEvent(t, "1")
 	ev.SetSubject(euroPlain)
 	ev.SetExtension("greeting", euroPlain)
-	msg := Encode("events.orders.created", Message{Topic: "orders.created", Event: ev, MsgID: "key-1", Fingerprint: "fp-1"})
+	msg := Encode("events.orders.created", Message{Topic: "orders.created", Event: ev, MsgID: "key-1", Fingerprint: "fp-1",
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", TraceState: "congo=t61rcWkgMzE"})
 
 	want := map[string]string{
 		"ce-specversion":     "1.0",
@@ -32,6 +33,8 @@ func TestEncodeHeaders(t *testing.T) {
 		"ce-greeting":        euroEncoded,
 		"Nats-Msg-Id":        "key-1",
 		FingerprintHeader:    "fp-1",
+		"traceparent":        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"tracestate":         "congo=t61rcWkgMzE",
 	}
 	for name, value := range want {
 		t.Run(name, func(t *testing.T) {

@@ -32,6 +32,10 @@ type Message struct {
 	// FingerprintHeader so that a duplicate can be told from a reuse of
 	// its key with a different event.
 	Fingerprint string
+	// TraceParent and TraceState are the W3C trace context the event was
+	// published in, stored as the traceparent and tracestate headers
+	// (each when not empty).
+	TraceParent, TraceState string
 }
 
 // Receipt is the broker's answer for one Message.

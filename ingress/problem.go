@@ -19,6 +19,7 @@ const (
 	CodeUnauthorized
 	CodeForbidden
 	CodeNotFound
+	CodeMethodNotAllowed
 	CodeTooLarge
 	CodeUnsupportedMediaType
 	CodeConflict
@@ -37,6 +38,7 @@ var codeInfo = map[Code]struct {
 	CodeUnauthorized:         {http.StatusUnauthorized, "unauthorized", "Missing or bad API token"},
 	CodeForbidden:            {http.StatusForbidden, "forbidden", "Topic not allowed"},
 	CodeNotFound:             {http.StatusNotFound, "not_found", "Not found"},
+	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed"},
 	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "too_large", "Event or batch too large"},
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type"},
 	CodeConflict:             {http.StatusUnprocessableEntity, "idempotency_conflict", "Idempotency key reused with a different event"},
@@ -101,7 +103,9 @@ func writeProblem(w http.ResponseWriter, err error) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(info.status)
-	_ = json.NewEncoder(w).Encode(problem{
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(problem{
 		Type:    "urn:eventsidecar:problem:" + info.slug,
 		Title:   info.title,
 		Status:  info.status,
@@ -114,5 +118,7 @@ func writeProblem(w http.ResponseWriter, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }

@@ -420,3 +420,42 @@ func TestMalformedBodies(t *testing.T) {
 		t.Errorf("stored = %d, want 0", n)
 	}
 }
+
+func TestTraceContextIsStored(t *testing.T) {
+	h := newHarness(t, nil)
+	const fromRequest = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	const fromEvent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	n := 0
+	structured := func(ext string) string {
+		n++
+		return fmt.Sprintf(`{"specversion":"1.0","id":"tc-%d","source":"/s","type":"t"%s}`, n, ext)
+	}
+	tests := []struct {
+		name, body    string
+		headers       []string
+		parent, state string
+	}{
+		{"request headers", structured(""), []string{"traceparent: " + fromRequest, "tracestate: congo=t61rcWkgMzE"}, fromRequest, "congo=t61rcWkgMzE"},
+		{"event extension", structured(`,"traceparent":"` + fromEvent + `","tracestate":"rojo=1"`), nil, fromEvent, "rojo=1"},
+		{"request wins", structured(`,"traceparent":"` + fromEvent + `"`), []string{"traceparent: " + fromRequest}, fromRequest, ""},
+		{"invalid is dropped", structured(""), []string{"traceparent: 00-zz-00"}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.post("/v1/publish/orders.created", tt.body, append(tt.headers, "Content-Type: application/cloudevents+json")...)
+			wantStatus(t, resp, http.StatusOK)
+			seq := decodeJSON[Result](t, resp).Sequence
+			s, err := h.broker.JetStream().Stream(context.Background(), h.cfg.Broker.Stream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := s.GetMsg(context.Background(), seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, st := msg.Header.Get("traceparent"), msg.Header.Get("tracestate"); p != tt.parent || st != tt.state {
+				t.Errorf("stored traceparent %q tracestate %q, want %q %q", p, st, tt.parent, tt.state)
+			}
+		})
+	}
+}

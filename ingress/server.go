@@ -19,6 +19,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/egress"
 )
 
 // Publisher stores events durably and answers for each once the broker has
@@ -26,6 +27,16 @@ import (
 // safe for concurrent use.
 type Publisher interface {
 	Publish(ctx context.Context, msgs []broker.Message) []broker.Receipt
+}
+
+// Subscriptions is what the admin API needs from delivery;
+// *egress.Manager satisfies it. It must be safe for concurrent use.
+type Subscriptions interface {
+	// Stats returns every subscription's live state, in configuration order.
+	Stats(ctx context.Context) []egress.Stats
+	// DeadLetters returns the named subscription's dead letters, or an
+	// error wrapping egress.ErrUnknownSubscription.
+	DeadLetters(name string) (*egress.DeadLetters, error)
 }
 
 // ReadyFunc reports nil when the sidecar can serve, or why it cannot.
@@ -38,6 +49,7 @@ const readyTimeout = 2 * time.Second
 type Server struct {
 	cfg      config.Config
 	pub      Publisher
+	subs     Subscriptions
 	ready    ReadyFunc
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -48,14 +60,15 @@ type Server struct {
 	bodies *semaphore.Weighted
 }
 
-// New returns the HTTP API over pub. Its metrics are registered on reg and
+// New returns the HTTP API over pub (publishing) and subs (the admin API of
+// subscriptions and dead letters). Its metrics are registered on reg and
 // /metrics serves everything reg gathers.
-func New(cfg config.Config, pub Publisher, ready ReadyFunc, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
+func New(cfg config.Config, pub Publisher, subs Subscriptions, ready ReadyFunc, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pub: pub, ready: ready, metrics: m, gatherer: reg, log: log,
+	s := &Server{cfg: cfg, pub: pub, subs: subs, ready: ready, metrics: m, gatherer: reg, log: log,
 		bodies: semaphore.NewWeighted(cfg.HTTP.MaxInFlightBytes)}
 	s.handler = s.routes()
 	return s, nil
@@ -69,9 +82,13 @@ func (s *Server) routes() http.Handler {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/publish/{topic}", s.publish)
+		s.adminRoutes(r)
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, errorf(CodeNotFound, "no such endpoint"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, errorf(CodeMethodNotAllowed, r.Method+" is not allowed here"))
 	})
 	return r
 }

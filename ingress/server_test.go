@@ -47,7 +47,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 
 func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, log *slog.Logger) *harness {
 	t.Helper()
-	api, err := New(cfg, pub, b.Ready, prometheus.NewRegistry(), log)
+	api, err := New(cfg, pub, nil, b.Ready, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -146,12 +146,17 @@ func TestReadyFalseWhenBrokerClosed(t *testing.T) {
 	}
 }
 
-func TestUnknownPathIsProblem(t *testing.T) {
+func TestUnknownPathAndMethodAreProblems(t *testing.T) {
 	h := newHarness(t, nil)
 	resp := h.get("/nope")
 	wantStatus(t, resp, http.StatusNotFound)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q", ct)
+	}
+	resp = h.get("/v1/publish/orders.created")
+	wantStatus(t, resp, http.StatusMethodNotAllowed)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("405 Content-Type = %q", ct)
 	}
 }
 

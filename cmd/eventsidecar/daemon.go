@@ -11,13 +11,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
 )
 
-// Main is the sidecar daemon: the broker connection and the HTTP API.
+// Main is the sidecar daemon: the broker connection, the HTTP API and the
+// deliveries of the subscriptions.
 type Main struct {
 	Config config.Config
 	Log    *slog.Logger
@@ -42,9 +46,10 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 }
 
 // Run connects to the broker (starting the embedded server if none is
-// configured), serves the HTTP API until ctx ends, then shuts down in order:
-// readiness false, in-flight requests finish, the connection drains, the
-// embedded server stops.
+// configured), serves the HTTP API and delivers subscribed events until ctx
+// ends, then shuts down in order: readiness false, in-flight requests
+// finish, deliveries finish or go back to the broker, the connection
+// drains, the embedded server stops.
 func (m *Main) Run(ctx context.Context) error {
 	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
 	if err != nil {
@@ -62,7 +67,17 @@ func (m *Main) serve(ctx context.Context, b *broker.Client) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api, err := ingress.New(m.Config, b, b.Ready, reg, m.Log)
+	bc := m.Config.Broker
+	seen, err := dedup.OpenDelivered(ctx, b.JetStream(), bc.Stream, bc.DuplicateWindow, bc.Replicas)
+	if err != nil {
+		return err
+	}
+	subs, err := egress.NewManager(ctx, m.Config.Subscriptions, b, seen, reg, m.Log)
+	if err != nil {
+		return err
+	}
+	ready := func(ctx context.Context) error { return errors.Join(b.Ready(ctx), subs.Ready(ctx)) }
+	api, err := ingress.New(m.Config, b, subs, ready, reg, m.Log)
 	if err != nil {
 		return err
 	}
@@ -70,8 +85,11 @@ func (m *Main) serve(ctx context.Context, b *broker.Client) error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
 	}
-	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(m.Config.Broker))
-	return api.Serve(ctx, ln)
+	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Serve(gctx, ln) })
+	g.Go(func() error { return subs.Run(gctx) })
+	return g.Wait()
 }
 
 func brokerName(c config.Broker) string {

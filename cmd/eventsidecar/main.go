@@ -1,7 +1,9 @@
 // Command eventsidecar is the sidecar: `run` serves the HTTP API over NATS
-// JetStream (the embedded server when no broker is configured), `publish`
-// sends one event through a running sidecar, `version` prints the build.
-// This package only parses flags, wires the packages and handles signals.
+// JetStream (the embedded server when no broker is configured) and delivers
+// subscribed events; `publish` sends one event through a running sidecar;
+// `dlq` lists, replays and purges dead letters through its admin API;
+// `listen` is a debug webhook receiver; `version` prints the build. This
+// package only parses flags, wires the packages and handles signals.
 package main
 
 import (
@@ -28,6 +30,10 @@ Usage:
   eventsidecar [run] [--config FILE]       run the sidecar (the default command)
   eventsidecar publish --topic T [--type X --source S] [DATA | -]
                                            publish one event through a running sidecar
+  eventsidecar listen [--addr 127.0.0.1:8080] [--secret whsec_...] [--status CODE] [--json]
+                                           a debug webhook receiver: prints each delivery
+  eventsidecar dlq list|replay|purge --subscription NAME [--limit N] [--id ID]...
+                                           list, replay or purge dead letters through a running sidecar
   eventsidecar version                     print version, commit and Go version
 `
 
@@ -46,6 +52,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runDaemon(args, stderr)
 	case "publish":
 		err = runPublish(args, stdin, stdout, stderr)
+	case "listen":
+		err = runListen(args, stdout, stderr)
+	case "dlq":
+		err = runDLQ(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "eventsidecar %s (commit %s, %s)\n", version, commit, runtime.Version())
 	case "help", "-h", "--help":

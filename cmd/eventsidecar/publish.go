@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,8 +18,8 @@ import (
 	"github.com/eventsidecar/eventsidecar/headers"
 )
 
-// publishTimeout bounds the publish command's request.
-const publishTimeout = 30 * time.Second
+// requestTimeout bounds one request of the client commands (publish, dlq).
+const requestTimeout = 30 * time.Second
 
 // runPublish sends one event to a running sidecar: raw mode (the sidecar
 // makes the id and source) unless --source is given, then binary mode with
@@ -40,25 +41,36 @@ func runPublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(*configPath)
-	if err != nil {
-		return err
-	}
 	data, err := publishData(fs.Arg(0), stdin)
 	if err != nil {
 		return err
 	}
-	if *addr == "" {
-		*addr = cfg.HTTP.Listen
-	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+*addr+"/v1/publish/"+url.PathEscape(*topic), bytes.NewReader(data))
+	req, err := apiRequest(http.MethodPost, *configPath, *addr, "/v1/publish/"+url.PathEscape(*topic), bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return err
 	}
 	req.Header.Set("Content-Type", *contentType)
 	setEventHeaders(req.Header, *typ, *source)
 	if *key != "" {
 		req.Header.Set("Idempotency-Key", *key)
+	}
+	return send(req, stdout)
+}
+
+// apiRequest builds a request to a running sidecar's HTTP API: at addr, or
+// else at http.listen of the config file at configPath (the defaults when
+// ""), with the API token of EVENTSIDECAR_API_TOKEN or else http.api_token.
+func apiRequest(method, configPath, addr, path string, body io.Reader) (*http.Request, error) {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if addr == "" {
+		addr = cfg.HTTP.Listen
+	}
+	req, err := http.NewRequest(method, "http://"+addr+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	token := cfg.HTTP.APIToken
 	if t := os.Getenv("EVENTSIDECAR_API_TOKEN"); t != "" {
@@ -67,7 +79,7 @@ func runPublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return send(req, stdout)
+	return req, nil
 }
 
 func publishData(arg string, stdin io.Reader) ([]byte, error) {
@@ -97,12 +109,14 @@ func setEventHeaders(h http.Header, typ, source string) {
 	h.Set("ce-type", headers.Encode(typ))
 }
 
+// send does req within requestTimeout and copies a 2xx answer to stdout;
+// any other answer is an error with its status and the problem's detail.
 func send(req *http.Request, stdout io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("post %s: %w", req.URL, err)
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -110,8 +124,19 @@ func send(req *http.Request, stdout io.Writer) error {
 		return fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s: %s", resp.Status, problemDetail(body))
 	}
 	_, err = stdout.Write(body)
 	return err
+}
+
+// problemDetail is the detail of a problem JSON answer, else the answer.
+func problemDetail(body []byte) string {
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &p) == nil && p.Detail != "" {
+		return p.Detail
+	}
+	return string(bytes.TrimSpace(body))
 }

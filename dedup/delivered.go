@@ -1,0 +1,95 @@
+package dedup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// deliveredBucketPrefix starts the name of the KV bucket holding a
+// stream's delivered set.
+const deliveredBucketPrefix = "eventsidecar-delivered-"
+
+// Delivered remembers which events each subscription's app answered 2xx
+// for, for the duplicate window, in a JetStream key-value bucket, so that
+// every sidecar sharing the broker sees the same set. It is safe for
+// concurrent use; it does not own the JetStream context it was opened
+// with, and has nothing to close.
+type Delivered struct {
+	kv     jetstream.KeyValue
+	bucket string
+}
+
+// OpenDelivered creates the bucket "eventsidecar-delivered-<stream>" (the
+// stream name with every character outside A-Z, a-z, 0-9, "_" and "-"
+// replaced by "_") or updates it to the given settings: entries expire
+// after window, one value per key, file storage, replicas copies (at least
+// 1). It is idempotent, and safe while other sidecars open the same bucket.
+func OpenDelivered(ctx context.Context, js jetstream.JetStream, stream string, window time.Duration, replicas int) (*Delivered, error) {
+	if window <= 0 {
+		return nil, fmt.Errorf("dedup: delivered set: the duplicate window must be positive, got %s", window)
+	}
+	bucket := deliveredBucket(stream)
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "eventsidecar: events the app answered 2xx for, per subscription",
+		History:     1,
+		TTL:         window,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup: create or update bucket %q: %w", bucket, err)
+	}
+	return &Delivered{kv: kv, bucket: bucket}, nil
+}
+
+// deliveredBucket is the bucket name for stream, within the KV bucket name
+// rules.
+func deliveredBucket(stream string) string {
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, stream)
+	return deliveredBucketPrefix + safe
+}
+
+// Seen reports whether the event with source and id was marked delivered
+// for subscription within the window.
+func (d *Delivered) Seen(ctx context.Context, subscription, source, id string) (bool, error) {
+	_, err := d.kv.Get(ctx, deliveredKey(subscription, source, id))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("dedup: read bucket %q: %w", d.bucket, err)
+	}
+}
+
+// Mark records that subscription's app answered 2xx for the event with
+// source and id; it is remembered for the window from now.
+func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) error {
+	if _, err := d.kv.Put(ctx, deliveredKey(subscription, source, id), nil); err != nil {
+		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
+	}
+	return nil
+}
+
+// deliveredKey is the bucket key of one event for one subscription: the
+// base64url SHA-256 of the three, which fits the KV key rules whatever
+// characters they hold.
+func deliveredKey(subscription, source, id string) string {
+	h := sha256.New()
+	write(h, subscription, source, id)
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}

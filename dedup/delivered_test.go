@@ -1,0 +1,227 @@
+package dedup
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+)
+
+// openBroker opens an embedded, in-process broker storing in dir and
+// closes it when the test ends.
+func openBroker(t *testing.T, dir string) *broker.Client {
+	t.Helper()
+	cfg := config.Default().Broker
+	cfg.Embedded.StoreDir = dir
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := broker.Open(t.Context(), cfg, "eventsidecar dedup test", log)
+	if err != nil {
+		t.Fatalf("broker.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return c
+}
+
+func openDelivered(t *testing.T, c *broker.Client, window time.Duration) *Delivered {
+	t.Helper()
+	d, err := OpenDelivered(t.Context(), c.JetStream(), c.Stream(), window, 1)
+	if err != nil {
+		t.Fatalf("OpenDelivered: %v", err)
+	}
+	return d
+}
+
+func seen(t *testing.T, d *Delivered, sub, source, id string) bool {
+	t.Helper()
+	ok, err := d.Seen(t.Context(), sub, source, id)
+	if err != nil {
+		t.Fatalf("Seen(%q, %q, %q): %v", sub, source, id, err)
+	}
+	return ok
+}
+
+func mark(t *testing.T, d *Delivered, sub, source, id string) {
+	t.Helper()
+	if err := d.Mark(t.Context(), sub, source, id); err != nil {
+		t.Fatalf("Mark(%q, %q, %q): %v", sub, source, id, err)
+	}
+}
+
+func TestDeliveredSeenAndMark(t *testing.T) {
+	d := openDelivered(t, openBroker(t, t.TempDir()), time.Minute)
+	if seen(t, d, "orders", "/src", "e1") {
+		t.Fatal("Seen before Mark = true, want false")
+	}
+	mark(t, d, "orders", "/src", "e1")
+	tests := []struct {
+		name, sub, source, id string
+		want                  bool
+	}{
+		{"same event", "orders", "/src", "e1", true},
+		{"other subscription", "billing", "/src", "e1", false},
+		{"other source", "orders", "/other", "e1", false},
+		{"other id", "orders", "/src", "e2", false},
+		{"parts shifted", "orders/src", "", "e1", false},
+		{"characters outside the key rules", "orders", "urn:a b*>", "ü.1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := seen(t, d, tt.sub, tt.source, tt.id); got != tt.want {
+				t.Errorf("Seen(%q, %q, %q) = %v, want %v", tt.sub, tt.source, tt.id, got, tt.want)
+			}
+		})
+	}
+	mark(t, d, "orders", "urn:a b*>", "ü.1")
+	if !seen(t, d, "orders", "urn:a b*>", "ü.1") {
+		t.Error("Seen after Mark of an event with unusual characters = false, want true")
+	}
+}
+
+func TestDeliveredExpiresAfterWindow(t *testing.T) {
+	const window = time.Second
+	d := openDelivered(t, openBroker(t, t.TempDir()), window)
+	start := time.Now()
+	mark(t, d, "orders", "/src", "e1")
+	if !seen(t, d, "orders", "/src", "e1") {
+		t.Fatal("Seen right after Mark = false, want true")
+	}
+	deadline := start.Add(window + 10*time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for seen(t, d, "orders", "/src", "e1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("still seen %s after Mark, window %s", time.Since(start), window)
+		}
+		<-tick.C
+	}
+	if took := time.Since(start); took < window {
+		t.Errorf("forgotten after %s, before the window %s", took, window)
+	}
+}
+
+func TestOpenDeliveredIsIdempotentAndUpdatesTTL(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	first := openDelivered(t, c, time.Minute)
+	mark(t, first, "orders", "/src", "e1")
+	tests := []struct {
+		name   string
+		window time.Duration
+	}{
+		{"same window", time.Minute},
+		{"longer window", 5 * time.Minute},
+		{"shorter window", 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := openDelivered(t, c, tt.window)
+			st, err := d.kv.Status(t.Context())
+			if err != nil {
+				t.Fatalf("Status: %v", err)
+			}
+			if st.TTL() != tt.window {
+				t.Errorf("TTL = %s, want %s", st.TTL(), tt.window)
+			}
+			if st.History() != 1 {
+				t.Errorf("History = %d, want 1", st.History())
+			}
+			if st.Bucket() != "eventsidecar-delivered-EVENTS" {
+				t.Errorf("Bucket = %q, want %q", st.Bucket(), "eventsidecar-delivered-EVENTS")
+			}
+			if !seen(t, d, "orders", "/src", "e1") {
+				t.Error("an earlier Mark is lost after reopening the bucket")
+			}
+		})
+	}
+}
+
+func TestOpenDeliveredRefusesNonPositiveWindow(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	for _, window := range []time.Duration{0, -time.Second} {
+		t.Run(window.String(), func(t *testing.T) {
+			if _, err := OpenDelivered(t.Context(), c.JetStream(), c.Stream(), window, 1); err == nil {
+				t.Errorf("OpenDelivered(window %s) succeeded, want an error", window)
+			}
+		})
+	}
+}
+
+func TestDeliveredSurvivesBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := openBroker(t, dir)
+	mark(t, openDelivered(t, c, time.Minute), "orders", "/src", "e1")
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	d := openDelivered(t, openBroker(t, dir), time.Minute)
+	if !seen(t, d, "orders", "/src", "e1") {
+		t.Error("Seen after reopening the broker on the same store = false, want true")
+	}
+}
+
+func TestDeliveredConcurrentUse(t *testing.T) {
+	d := openDelivered(t, openBroker(t, t.TempDir()), time.Minute)
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			id := fmt.Sprintf("e%d", i)
+			if err := d.Mark(ctx, "orders", "/src", id); err != nil {
+				errs <- err
+				return
+			}
+			if ok, err := d.Seen(ctx, "orders", "/src", id); err != nil || !ok {
+				errs <- fmt.Errorf("Seen(%q) = %v, %v; want true", id, ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestDeliveredBucket(t *testing.T) {
+	tests := []struct{ name, stream, want string }{
+		{"plain", "EVENTS", "eventsidecar-delivered-EVENTS"},
+		{"underscore and dash", "my_events-1", "eventsidecar-delivered-my_events-1"},
+		{"other characters", "ev@nts#ü", "eventsidecar-delivered-ev_nts__"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deliveredBucket(tt.stream); got != tt.want {
+				t.Errorf("deliveredBucket(%q) = %q, want %q", tt.stream, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDeliveredKey(t *testing.T) {
+	valid := regexp.MustCompile(`^[-/_=a-zA-Z0-9]+$`) // the KV key rules, less "."
+	tests := []struct{ name, sub, source, id string }{
+		{"plain", "orders", "/src", "e1"},
+		{"unusual characters", "orders", "urn:a b*>", "ü.1\x7f"},
+		{"empty", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := deliveredKey(tt.sub, tt.source, tt.id)
+			if !valid.MatchString(key) {
+				t.Errorf("deliveredKey(%q, %q, %q) = %q, not a valid KV key", tt.sub, tt.source, tt.id, key)
+			}
+			if again := deliveredKey(tt.sub, tt.source, tt.id); again != key {
+				t.Errorf("deliveredKey is not stable: %q, then %q", key, again)
+			}
+		})
+	}
+}

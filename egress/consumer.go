@@ -1,0 +1,62 @@
+package egress
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+)
+
+// ackWaitMargin is added to twice the attempt timeout to make a
+// subscription's AckWait: an event may wait for a free slot for up to one
+// attempt, then take one attempt, before it is settled.
+const ackWaitMargin = 10 * time.Second
+
+// ackWait is how long the broker waits for a settlement before it
+// redelivers an event.
+func ackWait(sub config.Subscription) time.Duration {
+	return 2*sub.Timeout + ackWaitMargin
+}
+
+// maxAckPending bounds the events a subscription holds unsettled across all
+// sidecars sharing it (in flight, waiting for a retry, or held behind their
+// key). Retries count too, so it is generous: a backlog of failing events
+// must not stop the others.
+func maxAckPending(sub config.Subscription) int {
+	return max(1000, 64*sub.MaxInFlight)
+}
+
+// consumerConfig is the durable pull consumer of sub: named after it, so
+// sidecars with the same subscription name share its events, and filtered
+// by its topic plus its own replay topic. It starts with the events stored
+// after it is first created.
+func consumerConfig(b *broker.Client, sub config.Subscription) jetstream.ConsumerConfig {
+	subjects := []string{b.Subject(sub.Topic)}
+	if replay := ReplayTopic(sub.Name); !config.MatchPattern(sub.Topic, replay) {
+		subjects = append(subjects, b.Subject(replay))
+	}
+	return jetstream.ConsumerConfig{
+		Durable:        sub.Name,
+		Description:    "eventsidecar subscription " + sub.Name,
+		FilterSubjects: subjects,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        ackWait(sub),
+		MaxDeliver:     -1,
+		MaxAckPending:  maxAckPending(sub),
+	}
+}
+
+// ensureConsumer creates sub's consumer, or updates it to the current
+// configuration.
+func ensureConsumer(ctx context.Context, b *broker.Client, sub config.Subscription) (jetstream.Consumer, error) {
+	c, err := b.JetStream().CreateOrUpdateConsumer(ctx, b.Stream(), consumerConfig(b, sub))
+	if err != nil {
+		return nil, fmt.Errorf("egress: consumer %q on stream %q: %w", sub.Name, b.Stream(), err)
+	}
+	return c, nil
+}

@@ -1,0 +1,59 @@
+package egress
+
+import (
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// The extensions of a dead letter (contract §5).
+const (
+	extDLQReason       = "dlqreason"
+	extDLQStatus       = "dlqstatus"
+	extDLQBody         = "dlqbody"
+	extDLQAttempts     = "dlqattempts"
+	extDLQSubscription = "dlqsubscription"
+	extDLQTime         = "dlqtime"
+)
+
+// DeadLetterEvent returns the dead letter of ev after its last attempt's
+// Outcome o: a copy of ev (same id, source, type, data and every other
+// attribute) with the extensions dlqreason (o.Reason), dlqstatus (o.Status,
+// an Integer, 0 when there was no answer), dlqbody (o.Body, at most 1 KiB),
+// dlqattempts (attempts, an Integer), dlqsubscription (subscription) and
+// dlqtime (now in UTC, an RFC 3339 string). Control characters in these
+// strings, which CloudEvents String values must not hold, become spaces. Earlier dlq* extensions (an event dead-lettered again after a
+// replay) are replaced. ev is not modified. Safe for concurrent use.
+func DeadLetterEvent(ev *event.Event, o Outcome, attempts int, subscription string, now time.Time) *event.Event {
+	dl := ev.Clone()
+	set := func(name string, value any) {
+		// The names are valid and the values CloudEvents types, so
+		// SetExtension cannot fail.
+		_ = dl.Context.SetExtension(name, value)
+	}
+	set(extDLQReason, ceString(o.Reason))
+	set(extDLQStatus, clampInt32(o.Status))
+	set(extDLQBody, clipUTF8([]byte(ceString(o.Body)), answerBodyMax))
+	set(extDLQAttempts, clampInt32(attempts))
+	set(extDLQSubscription, ceString(subscription))
+	set(extDLQTime, now.UTC().Format(time.RFC3339Nano))
+	return &dl
+}
+
+// ceString makes s a valid CloudEvents String: control characters become
+// spaces (invalid UTF-8 becomes U+FFFD).
+func ceString(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// clampInt32 keeps n within a CloudEvents Integer.
+func clampInt32(n int) int32 {
+	return int32(min(max(n, -1<<31), 1<<31-1))
+}

@@ -1,0 +1,82 @@
+package egress
+
+import (
+	"errors"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Kind is what an attempt's answer means for the event.
+type Kind int
+
+// The outcomes of a delivery attempt (contract §5).
+const (
+	// Delivered: the app answered 2xx; acknowledge to the broker.
+	Delivered Kind = iota
+	// Retry: try again after Outcome.Delay.
+	Retry
+	// Dead: dead-letter the event, then acknowledge it.
+	Dead
+)
+
+// String names the kind, as used in metric labels.
+func (k Kind) String() string {
+	switch k {
+	case Delivered:
+		return "delivered"
+	case Retry:
+		return "retry"
+	default:
+		return "dead_letter"
+	}
+}
+
+// Outcome is the result of one delivery attempt.
+type Outcome struct {
+	Kind Kind
+	// Delay is, for Retry, how long to wait before the next attempt
+	// (Retry-After or backoff with full jitter, capped at max_backoff).
+	Delay time.Duration
+	// Status is the app's HTTP status; 0 when there was no answer.
+	Status int
+	// Reason says in words what happened, e.g. "HTTP 503", "timeout after 10s",
+	// "connection refused", "gave up after 8 attempts: HTTP 500".
+	Reason string
+	// Body is the start of the app's answer, at most 1 KiB.
+	Body string
+	// Took is how long the attempt took.
+	Took time.Duration
+}
+
+// Delivery is one attempt to deliver one event.
+type Delivery struct {
+	Event *event.Event
+	// Attempt is 1 for the first attempt.
+	Attempt int
+	// TraceParent and TraceState are the W3C trace context of the publish
+	// ("" when the event came without one).
+	TraceParent, TraceState string
+}
+
+// ErrUnknownSubscription is returned for a subscription name that is not
+// configured.
+var ErrUnknownSubscription = errors.New("egress: unknown subscription")
+
+// Stats is a subscription's live state, as GET /v1/subscriptions shows it.
+type Stats struct {
+	Name string `json:"name"`
+	// Topic is the subscription's topic pattern.
+	Topic string `json:"topic"`
+	// Endpoint is the webhook URL without userinfo or query.
+	Endpoint string `json:"endpoint"`
+	// Pending counts events stored but not yet delivered to any sidecar.
+	Pending uint64 `json:"pending"`
+	// InFlight counts this sidecar's deliveries in progress.
+	InFlight int64 `json:"in_flight"`
+	// Delivered, Retried and DeadLettered count this sidecar's outcomes
+	// since it started.
+	Delivered    uint64 `json:"delivered"`
+	Retried      uint64 `json:"retried"`
+	DeadLettered uint64 `json:"dead_lettered"`
+}

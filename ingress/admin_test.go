@@ -1,0 +1,493 @@
+package ingress
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/egress"
+)
+
+// testSubs serves fixed stats and the real dead-letter store of its
+// subscriptions.
+type testSubs struct {
+	b    *broker.Client
+	subs []config.Subscription
+}
+
+var _ Subscriptions = (*testSubs)(nil)
+
+func (s *testSubs) Stats(context.Context) []egress.Stats {
+	out := make([]egress.Stats, len(s.subs))
+	for i, sub := range s.subs {
+		out[i] = egress.Stats{Name: sub.Name, Topic: sub.Topic, Endpoint: sub.Endpoint, Pending: uint64(i + 1), Delivered: 7}
+	}
+	return out
+}
+
+func (s *testSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
+	for _, sub := range s.subs {
+		if sub.Name == name {
+			return egress.NewDeadLetters(s.b, sub), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", egress.ErrUnknownSubscription, name)
+}
+
+// newAdminHarness is newHarness with the subscriptions "orders" and
+// "audit" (dead-letter topic "dead.audit").
+func newAdminHarness(t *testing.T, mutate func(*config.Config)) *harness {
+	t.Helper()
+	h := newHarness(t, mutate)
+	orders, audit := config.DefaultSubscription(), config.DefaultSubscription()
+	orders.Name, orders.Topic, orders.Endpoint = "orders", "orders.>", "http://127.0.0.1:8080/events"
+	audit.Name, audit.Topic, audit.Endpoint, audit.DeadLetterTopic = "audit", ">", "http://127.0.0.1:8081/", "dead.audit"
+	subs := &testSubs{b: h.broker, subs: []config.Subscription{orders, audit}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	api, err := New(h.cfg, h.broker, subs, h.broker.Ready, prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	h.api, h.srv = api, httptest.NewServer(api.Handler())
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// do sends a request with the given headers ("Name: value" pairs).
+func (h *harness) do(method, path, body string, hdrs ...string) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, kv := range hdrs {
+		k, v, _ := strings.Cut(kv, ":")
+		req.Header.Add(k, strings.TrimSpace(v))
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	h.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// deadEvent is a dead letter of sub: event id with data of content type
+// ct, every dlq* extension and an extension of its own.
+func deadEvent(t *testing.T, sub, id, ct string, data []byte) *event.Event {
+	t.Helper()
+	ev := event.New()
+	ev.SetID(id)
+	ev.SetSource("/test/orders")
+	ev.SetType("com.example.order.created")
+	ev.SetTime(time.Date(2024, 5, 6, 7, 0, 0, 0, time.UTC))
+	ev.SetExtension("partitionkey", "customer-"+id)
+	if err := ev.SetData(ct, data); err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{
+		"dlqreason": "HTTP 400", "dlqstatus": "400", "dlqbody": "bad order " + id, "dlqattempts": "3",
+		"dlqsubscription": sub, "dlqtime": "2024-05-06T07:08:09Z",
+	} {
+		ev.SetExtension(name, value)
+	}
+	return &ev
+}
+
+// store publishes events on topic through the broker.
+func (h *harness) store(topic string, evs ...*event.Event) {
+	h.t.Helper()
+	msgs := make([]broker.Message, len(evs))
+	for i, ev := range evs {
+		msgs[i] = broker.Message{Topic: topic, Event: ev}
+	}
+	for i, r := range h.broker.Publish(context.Background(), msgs) {
+		if r.Err != nil {
+			h.t.Fatalf("publish %q to %q: %v", evs[i].ID(), topic, r.Err)
+		}
+	}
+}
+
+// storeDead stores dead letters a (JSON), b (text) and c (binary) of
+// "orders", and one of "audit" between them.
+func (h *harness) storeDead() map[string]*event.Event {
+	h.t.Helper()
+	evs := map[string]*event.Event{
+		"a": deadEvent(h.t, "orders", "a", "application/json", []byte(`{"order":"a","n":[1,2]}`)),
+		"b": deadEvent(h.t, "orders", "b", "text/plain; charset=utf-8", []byte("Euro € <b>")),
+		"c": deadEvent(h.t, "orders", "c", "application/octet-stream", []byte{0, 0xff, 'c'}),
+	}
+	h.store("deadletter.orders", evs["a"], evs["b"])
+	h.store("dead.audit", deadEvent(h.t, "audit", "x", "application/json", []byte(`1`)))
+	h.store("deadletter.orders", evs["c"])
+	return evs
+}
+
+type deadLetterList struct {
+	DeadLetters []deadLetter `json:"deadletters"`
+}
+
+func (h *harness) deadIDs(name string) []string {
+	h.t.Helper()
+	resp := h.get("/v1/subscriptions/" + name + "/deadletters")
+	wantStatus(h.t, resp, http.StatusOK)
+	var ids []string
+	for _, d := range decodeJSON[deadLetterList](h.t, resp).DeadLetters {
+		var ev event.Event
+		if err := json.Unmarshal(d.Event, &ev); err != nil {
+			h.t.Fatalf("dead letter %d: event %s: %v", d.Sequence, d.Event, err)
+		}
+		ids = append(ids, ev.ID())
+	}
+	return ids
+}
+
+// replayed is the ids of the events stored on the replay topic of name.
+func (h *harness) replayed(name string) []string {
+	h.t.Helper()
+	ctx := context.Background()
+	st, err := h.broker.JetStream().Stream(ctx, h.broker.Stream())
+	if err != nil {
+		h.t.Fatalf("stream: %v", err)
+	}
+	subject := h.broker.Subject(egress.ReplayTopic(name))
+	if want := "events._replay." + name; subject != want {
+		h.t.Fatalf("replay subject = %q, want %q", subject, want)
+	}
+	var ids []string
+	for seq := uint64(1); ; seq++ {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ids
+		}
+		if err != nil {
+			h.t.Fatalf("GetMsg(%d): %v", seq, err)
+		}
+		ev, err := broker.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		if err != nil {
+			h.t.Fatalf("decode replayed %d: %v", m.Sequence, err)
+		}
+		if _, ok := ev.Extensions()["dlqreason"]; ok {
+			h.t.Errorf("replayed event %q still has dlqreason", ev.ID())
+		}
+		ids = append(ids, ev.ID())
+		seq = m.Sequence
+	}
+}
+
+func TestListSubscriptions(t *testing.T) {
+	tests := []struct {
+		name string
+		h    func(*testing.T) *harness
+		want []string
+	}{
+		{"none configured", func(t *testing.T) *harness { return newHarness(t, nil) }, []string{}},
+		{"configured", func(t *testing.T) *harness { return newAdminHarness(t, nil) }, []string{"orders", "audit"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := tt.h(t).get("/v1/subscriptions")
+			wantStatus(t, resp, http.StatusOK)
+			got := decodeJSON[map[string][]egress.Stats](t, resp)
+			subs, ok := got["subscriptions"]
+			if !ok || subs == nil {
+				t.Fatalf("answer %v: want a subscriptions list", got)
+			}
+			names := []string{}
+			for _, s := range subs {
+				names = append(names, s.Name)
+			}
+			if !slices.Equal(names, tt.want) {
+				t.Errorf("names = %v, want %v", names, tt.want)
+			}
+			if len(subs) > 0 && (subs[0].Topic != "orders.>" || subs[0].Pending != 1 || subs[0].Delivered != 7) {
+				t.Errorf("first = %+v, want the fixed stats of orders", subs[0])
+			}
+		})
+	}
+}
+
+func TestListDeadLetters(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	want := h.storeDead()
+	tests := []struct {
+		name, query string
+		ids         []string
+	}{
+		{"default limit", "", []string{"a", "b", "c"}},
+		{"limit", "?limit=2", []string{"a", "b"}},
+		{"largest limit", "?limit=1000", []string{"a", "b", "c"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.get("/v1/subscriptions/orders/deadletters" + tt.query)
+			wantStatus(t, resp, http.StatusOK)
+			list := decodeJSON[deadLetterList](t, resp).DeadLetters
+			if len(list) != len(tt.ids) {
+				t.Fatalf("got %d dead letters, want %v", len(list), tt.ids)
+			}
+			for i, d := range list {
+				if i > 0 && d.Sequence <= list[i-1].Sequence {
+					t.Errorf("sequence %d after %d: not oldest first", d.Sequence, list[i-1].Sequence)
+				}
+				checkDeadLetter(t, d, want[tt.ids[i]])
+			}
+		})
+	}
+}
+
+// checkDeadLetter compares a listed dead letter with the event stored.
+func checkDeadLetter(t *testing.T, d deadLetter, want *event.Event) {
+	t.Helper()
+	fields := d
+	fields.Event = nil
+	wantFields := deadLetter{Sequence: d.Sequence, Reason: "HTTP 400", Status: 400,
+		Body: "bad order " + want.ID(), Attempts: 3, Time: "2024-05-06T07:08:09Z"}
+	if !reflect.DeepEqual(fields, wantFields) {
+		t.Errorf("dead letter = %+v, want %+v", fields, wantFields)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(d.Event, &members); err != nil {
+		t.Fatalf("event %s: %v", d.Event, err)
+	}
+	for name := range members {
+		if strings.HasPrefix(name, "dlq") {
+			t.Errorf("event has %q: %s", name, d.Event)
+		}
+	}
+	var got event.Event
+	if err := json.Unmarshal(d.Event, &got); err != nil {
+		t.Fatalf("sdk-go reads event %s: %v", d.Event, err)
+	}
+	if got.ID() != want.ID() || got.Source() != want.Source() || got.Type() != want.Type() ||
+		!got.Time().Equal(want.Time()) || got.DataContentType() != want.DataContentType() {
+		t.Errorf("event = %s, want the attributes of %s", got, want)
+	}
+	if !bytes.Equal(got.Data(), want.Data()) {
+		t.Errorf("event data = %q, want %q (event %s)", got.Data(), want.Data(), d.Event)
+	}
+	if pk := got.Extensions()["partitionkey"]; pk != "customer-"+want.ID() {
+		t.Errorf("partitionkey = %v, want customer-%s", pk, want.ID())
+	}
+}
+
+func TestDeadLetterEventJSON(t *testing.T) {
+	tests := []struct {
+		name, ct string
+		data     []byte
+		want     string
+	}{
+		{"json", "application/json", []byte(`{"a": 1}`), `"data":{"a": 1}`},
+		{"json suffix", "application/vnd.x+json; charset=utf-8", []byte(`[1]`), `"data":[1]`},
+		{"no content type, json", "", []byte(`"s"`), `"data":"s"`},
+		{"no content type, not json", "", []byte(`s`), `"data_base64":"cw=="`},
+		{"json type, not json", "application/json", []byte(`{`), `"data_base64":"ew=="`},
+		{"text", "text/plain", []byte("a\nb"), `"data":"a\nb"`},
+		{"text, not utf-8", "text/plain", []byte{0xff}, `"data_base64":"/w=="`},
+		{"binary", "application/octet-stream", []byte("hi"), `"data_base64":"aGk="`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := deadEvent(t, "orders", "1", tt.ct, tt.data)
+			ev.SetExtension("count", int32(5))
+			ev.SetExtension("flag", true)
+			got := string(newDeadLetter(egress.DeadLetter{Event: *ev}).Event)
+			if !strings.Contains(got, tt.want) || !strings.Contains(got, `"count":5`) || !strings.Contains(got, `"flag":true`) {
+				t.Errorf("event = %s, want %s and typed count and flag", got, tt.want)
+			}
+			if !strings.HasPrefix(got, `{"specversion":"1.0","id":"1",`) || strings.Contains(got, "dlq") {
+				t.Errorf("event = %s, want specversion and id first, no dlq* extensions", got)
+			}
+		})
+	}
+}
+
+func TestReplayDeadLetters(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	h.storeDead()
+	steps := []struct {
+		name, body   string
+		wantReplayed int
+		wantLeft     []string
+		wantOnTopic  []string
+	}{
+		{"empty ids", `{"ids":[]}`, 0, []string{"a", "b", "c"}, nil},
+		{"by id", `{"ids":["b","nope"]}`, 1, []string{"a", "c"}, []string{"b"}},
+		{"all", `{}`, 2, nil, []string{"b", "a", "c"}},
+		{"none left", ``, 0, nil, []string{"b", "a", "c"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			resp := h.post("/v1/subscriptions/orders/deadletters/replay", st.body, "Content-Type: application/json")
+			wantStatus(t, resp, http.StatusOK)
+			if got := decodeJSON[map[string]int](t, resp); got["replayed"] != st.wantReplayed || len(got) != 1 {
+				t.Errorf("answer = %v, want replayed %d", got, st.wantReplayed)
+			}
+			if got := h.deadIDs("orders"); !slices.Equal(got, st.wantLeft) {
+				t.Errorf("dead letters left = %v, want %v", got, st.wantLeft)
+			}
+			if got := h.replayed("orders"); !slices.Equal(got, st.wantOnTopic) {
+				t.Errorf("replayed = %v, want %v", got, st.wantOnTopic)
+			}
+		})
+	}
+	if got := h.deadIDs("audit"); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("audit's dead letters = %v, want [x] untouched", got)
+	}
+}
+
+func TestPurgeDeadLetters(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	h.storeDead()
+	steps := []struct {
+		name, query string
+		wantPurged  int
+		wantLeft    []string
+	}{
+		{"by id", "?id=a&id=c&id=nope", 2, []string{"b"}},
+		{"all", "", 1, nil},
+		{"none left", "", 0, nil},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			resp := h.do(http.MethodDelete, "/v1/subscriptions/orders/deadletters"+st.query, "")
+			wantStatus(t, resp, http.StatusOK)
+			if got := decodeJSON[map[string]int](t, resp); got["purged"] != st.wantPurged || len(got) != 1 {
+				t.Errorf("answer = %v, want purged %d", got, st.wantPurged)
+			}
+			if got := h.deadIDs("orders"); !slices.Equal(got, st.wantLeft) {
+				t.Errorf("dead letters left = %v, want %v", got, st.wantLeft)
+			}
+		})
+	}
+	if got := h.replayed("orders"); len(got) != 0 {
+		t.Errorf("purge replayed %v", got)
+	}
+	if got := h.deadIDs("audit"); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("audit's dead letters = %v, want [x] untouched", got)
+	}
+}
+
+// problemOf checks resp is a problem with status want whose detail
+// mentions mention, and returns it.
+func problemOf(t *testing.T, resp *http.Response, want int, mention string) problem {
+	t.Helper()
+	wantStatus(t, resp, want)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q, want application/problem+json", ct)
+	}
+	p := decodeJSON[problem](t, resp)
+	if p.Status != want || !strings.Contains(p.Detail, mention) {
+		t.Errorf("problem = %+v, want status %d and a detail naming %q", p, want, mention)
+	}
+	return p
+}
+
+func TestDeadLetterErrors(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	plain := newHarness(t, nil)
+	h.storeDead()
+	tests := []struct {
+		name         string
+		h            *harness
+		method, path string
+		body         string
+		want         int
+		mention      string
+	}{
+		{"list unknown", h, http.MethodGet, "/v1/subscriptions/nope/deadletters", "", 404, `"nope"`},
+		{"replay unknown", h, http.MethodPost, "/v1/subscriptions/nope/deadletters/replay", "{}", 404, `"nope"`},
+		{"purge unknown", h, http.MethodDelete, "/v1/subscriptions/nope/deadletters", "", 404, `"nope"`},
+		{"no subscriptions", plain, http.MethodGet, "/v1/subscriptions/orders/deadletters", "", 404, `"orders"`},
+		{"limit 0", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=0", "", 400, "limit"},
+		{"limit 1001", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=1001", "", 400, "limit"},
+		{"limit -1", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=-1", "", 400, "limit"},
+		{"limit text", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=ten", "", 400, "limit"},
+		{"limit empty", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=", "", 400, "limit"},
+		{"limit fraction", h, http.MethodGet, "/v1/subscriptions/orders/deadletters?limit=1.5", "", 400, "limit"},
+		{"unknown field", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"idz":["a"]}`, 400, "idz"},
+		{"not json", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `ids=a`, 400, "body"},
+		{"ids not strings", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"ids":[1]}`, 400, "body"},
+		{"empty id", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"ids":["a",""]}`, 400, "ids[1]"},
+		{"trailing data", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{} {}`, 400, "after"},
+		{"too large", h, http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"ids":["` + strings.Repeat("a", maxAdminBody) + `"]}`, 413, "body"},
+		{"purge empty id", h, http.MethodDelete, "/v1/subscriptions/orders/deadletters?id=", "", 400, "id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problemOf(t, tt.h.do(tt.method, tt.path, tt.body), tt.want, tt.mention)
+		})
+	}
+	if got := h.deadIDs("orders"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("dead letters after refused requests = %v, want all three", got)
+	}
+}
+
+func TestDeadLettersBrokerDown(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	h.storeDead()
+	if err := h.broker.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, path, body string
+	}{
+		{"list", http.MethodGet, "/v1/subscriptions/orders/deadletters", ""},
+		{"replay", http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", "{}"},
+		{"purge", http.MethodDelete, "/v1/subscriptions/orders/deadletters", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.do(tt.method, tt.path, tt.body)
+			problemOf(t, resp, http.StatusServiceUnavailable, `"orders"`)
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	h := newAdminHarness(t, func(c *config.Config) { c.HTTP.APIToken = "s3cret" })
+	h.storeDead()
+	requests := []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/subscriptions", ""},
+		{http.MethodGet, "/v1/subscriptions/orders/deadletters", ""},
+		{http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"ids":["nope"]}`},
+		{http.MethodDelete, "/v1/subscriptions/orders/deadletters?id=nope", ""},
+	}
+	auths := []struct {
+		name string
+		auth []string
+		want int
+	}{
+		{"missing", nil, http.StatusUnauthorized},
+		{"wrong", []string{"Authorization: Bearer nope"}, http.StatusUnauthorized},
+		{"right", []string{"Authorization: Bearer s3cret"}, http.StatusOK},
+	}
+	for _, a := range auths {
+		for _, r := range requests {
+			t.Run(a.name+" "+r.method+" "+r.path, func(t *testing.T) {
+				wantStatus(t, h.do(r.method, r.path, r.body, a.auth...), a.want)
+			})
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// app is a webhook receiver in the test process: it answers with what
+// status says and counts the 2xx answers per event id.
+type app struct {
+	*httptest.Server
+	status    atomic.Int32
+	mu        sync.Mutex
+	delivered map[string]int
+	attempts  int
+	last      http.Header
+}
+
+func newApp(t *testing.T, status int) *app {
+	t.Helper()
+	a := &app{delivered: map[string]int{}}
+	a.status.Store(int32(status))
+	a.Server = httptest.NewServer(a)
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	status := int(a.status.Load())
+	a.mu.Lock()
+	a.attempts++
+	a.last = r.Header.Clone()
+	if status/100 == 2 {
+		a.delivered[r.Header.Get("ce-id")]++
+	}
+	a.mu.Unlock()
+	w.WriteHeader(status)
+}
+
+// deliveredOnce reports whether every id was answered 2xx exactly once
+// (and fails the test at once if one was delivered twice).
+func (a *app) deliveredOnce(t *testing.T, ids []string) bool {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	done := true
+	for _, id := range ids {
+		switch n := a.delivered[id]; {
+		case n > 1:
+			t.Fatalf("event %s delivered %d times", id, n)
+		case n == 0:
+			done = false
+		}
+	}
+	return done
+}
+
+func (a *app) attemptCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.attempts
+}
+
+func subscriptionConfig(endpoint string, retry string) string {
+	return fmt.Sprintf(`subscriptions:
+  - name: handler
+    topic: "orders.>"
+    endpoint: %s
+    max_in_flight: 8
+    timeout: 2s
+    retry:
+%s`, endpoint, retry)
+}
+
+const fastRetry = `      max_attempts: 1000
+      initial_backoff: 20ms
+      max_backoff: 100ms
+`
+
+func publishN(t *testing.T, sc *sidecar, prefix string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		sc.mustPublish("/v1/publish/orders.created", fmt.Sprintf(`{"n":%d}`, i), "ce-specversion: 1.0",
+			"ce-id: "+ids[i], "ce-source: /shop", "ce-type: t", "Content-Type: application/json")
+	}
+	return ids
+}
+
+func TestDeliveryRoundTrip(t *testing.T) {
+	a := newApp(t, http.StatusOK)
+	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig(a.URL+"/events", fastRetry)))
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	sc.mustPublish("/v1/publish/orders.created", `{"n":1}`, "ce-specversion: 1.0", "ce-id: rt-1",
+		"ce-source: /shop", "ce-type: t", "Content-Type: application/json",
+		"traceparent: 00-"+traceID+"-00f067aa0ba902b7-01")
+	eventually(t, 20*time.Second, "delivery", func() bool { return a.deliveredOnce(t, []string{"rt-1"}) })
+	a.mu.Lock()
+	h := a.last
+	a.mu.Unlock()
+	if tp := h.Get("traceparent"); !strings.Contains(tp, traceID) || strings.Contains(tp, "00f067aa0ba902b7") {
+		t.Errorf("traceparent = %q, want a child in trace %s", tp, traceID)
+	}
+	if h.Get("eventsidecar-attempt") != "1" || h.Get("ce-source") != "/shop" {
+		t.Errorf("delivery headers %v", h)
+	}
+	code, body := sc.get("/v1/subscriptions")
+	var subs struct {
+		Subscriptions []struct {
+			Name      string
+			Delivered int
+		}
+	}
+	if err := json.Unmarshal(body, &subs); code != 200 || err != nil || len(subs.Subscriptions) != 1 || subs.Subscriptions[0].Delivered != 1 {
+		t.Errorf("/v1/subscriptions = %d %s (%v)", code, body, err)
+	}
+}
+
+func TestKill9WhileRetriesArePending(t *testing.T) {
+	a := newApp(t, http.StatusServiceUnavailable)
+	dir := t.TempDir()
+	cfg := embeddedConfig(dir, subscriptionConfig(a.URL, fastRetry))
+	sc := startSidecar(t, cfg)
+	ids := publishN(t, sc, "k", 20)
+	eventually(t, 20*time.Second, "retries under way", func() bool { return a.attemptCount() > 40 })
+	sc.kill()
+
+	a.status.Store(http.StatusOK)
+	startSidecar(t, cfg)
+	eventually(t, 60*time.Second, "every event delivered after the restart", func() bool { return a.deliveredOnce(t, ids) })
+}
+
+func TestTwoSidecarsShareASubscription(t *testing.T) {
+	a := newApp(t, http.StatusOK)
+	first := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig(a.URL, fastRetry)))
+	second := startSidecar(t, fmt.Sprintf(`app_id: e2e-2
+http:
+  listen: 127.0.0.1:0
+grpc:
+  listen: ""
+broker:
+  url: %s
+%s`, first.natsURL, subscriptionConfig(a.URL, fastRetry)))
+	ids := append(publishN(t, first, "one", 100), publishN(t, second, "two", 100)...)
+	eventually(t, 60*time.Second, "every event delivered once in total", func() bool { return a.deliveredOnce(t, ids) })
+	// Once the broker holds nothing unsettled, no second delivery can still come.
+	s := stream(t, first.natsURL)
+	eventually(t, 30*time.Second, "the subscription settles", func() bool {
+		c, err := s.Consumer(t.Context(), "handler")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	if !a.deliveredOnce(t, ids) {
+		t.Error("an event was not delivered")
+	}
+}
+
+func TestAppDownThenUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig("http://"+addr+"/events", fastRetry)))
+	ids := publishN(t, sc, "down", 30)
+	eventually(t, 20*time.Second, "refused attempts counted as retries", func() bool {
+		_, body := sc.get("/v1/subscriptions")
+		return strings.Contains(string(body), `"retried":`) && !strings.Contains(string(body), `"retried":0`)
+	})
+
+	a := &app{delivered: map[string]int{}}
+	a.status.Store(http.StatusOK)
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: a}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	eventually(t, 60*time.Second, "the backlog arrives", func() bool { return a.deliveredOnce(t, ids) })
+}
