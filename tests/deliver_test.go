@@ -1,12 +1,14 @@
 package tests
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +117,11 @@ func TestDeliveryRoundTrip(t *testing.T) {
 	if h.Get("eventsidecar-attempt") != "1" || h.Get("ce-source") != "/shop" {
 		t.Errorf("delivery headers %v", h)
 	}
+	eventually(t, 10*time.Second, "delivery metrics", func() bool {
+		_, metrics := sc.get("/metrics")
+		return strings.Contains(string(metrics), `eventsidecar_deliveries_total{outcome="delivered",subscription="handler"} 1`) &&
+			strings.Contains(string(metrics), `eventsidecar_subscription_pending{subscription="handler"} 0`)
+	})
 	code, body := sc.get("/v1/subscriptions")
 	var subs struct {
 		Subscriptions []struct {
@@ -193,4 +200,46 @@ func TestAppDownThenUp(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	eventually(t, 60*time.Second, "the backlog arrives", func() bool { return a.deliveredOnce(t, ids) })
+}
+
+func TestSignedDeliveryVerifiesInListen(t *testing.T) {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	listen := exec.Command(binary, "listen", "--addr", addr, "--secret", secret, "--json")
+	out, err := listen.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := listen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = listen.Process.Kill(); _ = listen.Wait() })
+	lines := make(chan string, 10)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig("http://"+addr+"/events", fastRetry)+
+		"    signing_secret: "+secret+"\n"))
+	sc.mustPublish("/v1/publish/orders.created", `{"n":1}`, "ce-specversion: 1.0", "ce-id: signed-1",
+		"ce-source: /shop", "ce-type: t", "Content-Type: application/json")
+	select {
+	case line := <-lines:
+		var d struct {
+			Signature  string
+			Attributes map[string]string
+		}
+		if err := json.Unmarshal([]byte(line), &d); err != nil || d.Signature != "valid" || d.Attributes["id"] != "signed-1" {
+			t.Errorf("listen printed %s (%v); want a valid signature on signed-1", line, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("listen printed nothing; sidecar log:\n%s", sc.log())
+	}
 }
