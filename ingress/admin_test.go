@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
@@ -56,38 +53,12 @@ func (s *testSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
 // "audit" (dead-letter topic "dead.audit").
 func newAdminHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Helper()
-	h := newHarness(t, mutate)
+	base := newHarness(t, mutate)
 	orders, audit := config.DefaultSubscription(), config.DefaultSubscription()
 	orders.Name, orders.Topic, orders.Endpoint = "orders", "orders.>", "http://127.0.0.1:8080/events"
 	audit.Name, audit.Topic, audit.Endpoint, audit.DeadLetterTopic = "audit", ">", "http://127.0.0.1:8081/", "dead.audit"
-	subs := &testSubs{b: h.broker, subs: []config.Subscription{orders, audit}}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api, err := New(h.cfg, h.broker, subs, h.broker.Ready, prometheus.NewRegistry(), log)
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	h.api, h.srv = api, httptest.NewServer(api.Handler())
-	t.Cleanup(h.srv.Close)
-	return h
-}
-
-// do sends a request with the given headers ("Name: value" pairs).
-func (h *harness) do(method, path, body string, hdrs ...string) *http.Response {
-	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, kv := range hdrs {
-		k, v, _ := strings.Cut(kv, ":")
-		req.Header.Add(k, strings.TrimSpace(v))
-	}
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	h.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	subs := &testSubs{b: base.broker, subs: []config.Subscription{orders, audit}}
+	return newHarnessOn(t, base.cfg, base.broker, base.broker, subs, slog.New(slog.DiscardHandler))
 }
 
 // deadEvent is a dead letter of sub: event id with data of content type

@@ -309,7 +309,7 @@ func (g *gate) Publish(ctx context.Context, msgs []broker.Message) []broker.Rece
 func TestShutdownFlipsReadinessAndFinishesInFlight(t *testing.T) {
 	base := newHarness(t, nil)
 	g := &gate{next: base.broker, arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	h := newHarnessOn(t, base.cfg, base.broker, g, slog.New(slog.DiscardHandler))
+	h := newHarnessOn(t, base.cfg, base.broker, g, nil, slog.New(slog.DiscardHandler))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func (h *harness) readyStatus() int {
 func TestInFlightBytesBound(t *testing.T) {
 	base := newHarness(t, func(c *config.Config) { c.HTTP.MaxInFlightBytes = 100 })
 	g := &gate{next: base.broker, arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	h := newHarnessOn(t, base.cfg, base.broker, g, slog.New(slog.DiscardHandler))
+	h := newHarnessOn(t, base.cfg, base.broker, g, nil, slog.New(slog.DiscardHandler))
 	body := strings.Repeat("x", 60)
 	held := make(chan int, 1)
 	go func() {

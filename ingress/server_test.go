@@ -42,12 +42,12 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		t.Fatalf("open broker: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return newHarnessOn(t, cfg, b, b, log)
+	return newHarnessOn(t, cfg, b, b, nil, log)
 }
 
-func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, log *slog.Logger) *harness {
+func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, subs Subscriptions, log *slog.Logger) *harness {
 	t.Helper()
-	api, err := New(cfg, pub, nil, b.Ready, prometheus.NewRegistry(), log)
+	api, err := New(cfg, pub, subs, b.Ready, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -59,7 +59,13 @@ func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publish
 // post sends body to path with the given headers ("Name: value" pairs).
 func (h *harness) post(path, body string, hdrs ...string) *http.Response {
 	h.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.srv.URL+path, strings.NewReader(body))
+	return h.do(http.MethodPost, path, body, hdrs...)
+}
+
+// do sends a request with the given headers ("Name: value" pairs).
+func (h *harness) do(method, path, body string, hdrs ...string) *http.Response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -69,7 +75,7 @@ func (h *harness) post(path, body string, hdrs ...string) *http.Response {
 	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
-		h.t.Fatalf("POST %s: %v", path, err)
+		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	h.t.Cleanup(func() { resp.Body.Close() })
 	return resp
