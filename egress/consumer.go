@@ -39,7 +39,7 @@ func consumerConfig(b *broker.Client, sub config.Subscription) jetstream.Consume
 	if replay := ReplayTopic(sub.Name); !config.MatchPattern(sub.Topic, replay) {
 		subjects = append(subjects, b.Subject(replay))
 	}
-	return jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable:        sub.Name,
 		Description:    "eventsidecar subscription " + sub.Name,
 		FilterSubjects: subjects,
@@ -49,6 +49,27 @@ func consumerConfig(b *broker.Client, sub config.Subscription) jetstream.Consume
 		MaxDeliver:     -1,
 		MaxAckPending:  maxAckPending(sub),
 	}
+	if sub.OrderedByKey {
+		// One sidecar at a time takes an ordered subscription's events, so
+		// that a key's events are never split between sidecars; when it
+		// stops pulling, another is pinned after the ack wait.
+		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cfg.PriorityGroups = []string{orderedGroup}
+		cfg.PinnedTTL = ackWait(sub)
+	}
+	return cfg
+}
+
+// orderedGroup is the priority group ordered subscriptions pull in.
+const orderedGroup = "ordered"
+
+// pullOptions are the options a dispatcher pulls sub's events with.
+func pullOptions(sub config.Subscription) []jetstream.PullMessagesOpt {
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(sub.MaxInFlight)}
+	if sub.OrderedByKey {
+		opts = append(opts, jetstream.PullPriorityGroup(orderedGroup))
+	}
+	return opts
 }
 
 // ensureConsumer creates sub's consumer, or updates it to the current

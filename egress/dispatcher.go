@@ -83,7 +83,7 @@ func newDispatcher(sub config.Subscription, b *broker.Client, cons jetstream.Con
 // takes them), lets deliveries in progress finish within grace, and cancels
 // what is left, which goes back to the broker too.
 func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
-	it, err := d.cons.Messages(jetstream.PullMaxMessages(d.sub.MaxInFlight))
+	it, err := d.cons.Messages(pullOptions(d.sub)...)
 	if err != nil {
 		return fmt.Errorf("egress: subscription %q: consume: %w", d.sub.Name, err)
 	}

@@ -376,3 +376,43 @@ func TestShutdownHandsBackUnstartedEvents(t *testing.T) {
 	eventually(t, ackWait(sub)/2, "the other events reach the next sidecar", func() bool { return second.count() == 2 })
 	e.settled("s")
 }
+
+func TestOrderedSubscriptionSharedBySidecars(t *testing.T) {
+	e := newEnv(t)
+	var mu sync.Mutex
+	got := map[string][]int{}
+	delivered := 0
+	rc := newReceiver(t, func(_ int, r *http.Request) int {
+		key := r.Header.Get("ce-partitionkey")
+		n, _ := strconv.Atoi(strings.TrimPrefix(r.Header.Get("ce-id"), key+"-"))
+		mu.Lock()
+		got[key] = append(got[key], n)
+		delivered++
+		mu.Unlock()
+		return 200
+	})
+	sub := testSub("s", "orders.>", rc.URL)
+	sub.OrderedByKey, sub.MaxInFlight = true, 8
+	e.start(sub)
+	e.start(sub)
+	const perKey = 40
+	for i := range perKey {
+		for _, k := range []string{"a", "b"} {
+			e.publish("orders.a", newEvent(fmt.Sprintf("%s-%d", k, i), "partitionkey", k))
+		}
+	}
+	e.settled("s")
+	mu.Lock()
+	defer mu.Unlock()
+	if delivered != 2*perKey {
+		t.Errorf("%d deliveries, want %d", delivered, 2*perKey)
+	}
+	for k, ns := range got {
+		for i, n := range ns {
+			if n != i {
+				t.Errorf("key %s delivered out of order across sidecars: %v", k, ns)
+				break
+			}
+		}
+	}
+}
