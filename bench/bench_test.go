@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,17 +21,18 @@ func TestScenariosRun(t *testing.T) {
 	o := DefaultOptions()
 	o.Duration = 200 * time.Millisecond
 	o.Warmup = 50 * time.Millisecond
+	o.Backlog = 1000 // small, so that it is topped up
 	rep, err := Run(t.Context(), o)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got, want := len(rep.Results), 5; got != want {
+	if got, want := len(rep.Results), 9; got != want {
 		t.Fatalf("got %d results, want %d", got, want)
 	}
 	for _, res := range rep.Results {
 		t.Run(res.Key, func(t *testing.T) {
-			if res.Failed != 0 {
-				t.Errorf("got %d failed requests, want 0; first: %s", res.Failed, res.FirstError)
+			if res.Failed != 0 || res.Lost() != 0 {
+				t.Errorf("got %d failed and %d lost, want 0; first error: %s", res.Failed, res.Lost(), res.FirstError)
 			}
 			if res.Requests == 0 || res.EventsPerSec <= 0 || res.P99 < res.P50 || res.P50 <= 0 {
 				t.Errorf("got requests %d, events/s %.0f, p50 %v, p99 %v; want some, measured",
@@ -44,15 +46,39 @@ func TestScenariosRun(t *testing.T) {
 	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
 		t.Errorf("temporary directory holds %v (%v), want nothing", left, err)
 	}
-	checkOutputs(t, rep)
+	checkOutputs(t, rep, 4)
+}
+
+func TestOnly(t *testing.T) {
+	tests := []struct {
+		only string
+		want []string
+	}{
+		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "http_batch100_c4", "trivial_c64"}},
+		{"delivery", []string{"delivery_mif1", "delivery_mif16", "delivery_mif64", "e2e_r1000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.only, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Only = tt.only
+			var got []string
+			for _, s := range o.scenarios() {
+				got = append(got, s.key)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("scenarios %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 // checkOutputs checks that the report renders, and that the JSON summary
-// has every scenario and ratio.
-func checkOutputs(t *testing.T, rep *Report) {
+// has every scenario, ratio and aim.
+func checkOutputs(t *testing.T, rep *Report, aims int) {
 	t.Helper()
 	var md, js bytes.Buffer
-	if err := rep.WriteMarkdown(&md); err != nil || !bytes.Contains(md.Bytes(), []byte("| baseline:")) {
+	if err := rep.WriteMarkdown(&md); err != nil || !bytes.Contains(md.Bytes(), []byte("| baseline:")) ||
+		!bytes.Contains(md.Bytes(), []byte("| end to end:")) {
 		t.Errorf("WriteMarkdown: %v\n%s", err, md.String())
 	}
 	if err := rep.WriteJSON(&js); err != nil {
@@ -62,9 +88,15 @@ func checkOutputs(t *testing.T, rep *Report) {
 	if err := json.Unmarshal(js.Bytes(), &s); err != nil {
 		t.Fatalf("JSON summary: %v\n%s", err, js.String())
 	}
-	if len(s.Scenarios) != len(rep.Results) || len(s.Ratios) != len(rep.Ratios) || len(s.Aims) != 2 {
-		t.Errorf("JSON summary has %d scenarios, %d ratios, %d aims; want %d, %d, 2\n%s",
-			len(s.Scenarios), len(s.Ratios), len(s.Aims), len(rep.Results), len(rep.Ratios), js.String())
+	var ratios int
+	for _, q := range rep.Ratios {
+		if q.Unit == "" {
+			ratios++
+		}
+	}
+	if len(s.Scenarios) != len(rep.Results) || len(s.Ratios) != ratios || len(s.Aims) != aims {
+		t.Errorf("JSON summary has %d scenarios, %d ratios, %d aims; want %d, %d, %d\n%s",
+			len(s.Scenarios), len(s.Ratios), len(s.Aims), len(rep.Results), ratios, aims, js.String())
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 )
 
 // Report is a whole run: the machine, the settings, every scenario's
-// Result in the order run (the baseline first), and the ratios between
-// them. Run produces it; its methods only read it and are safe for
-// concurrent use.
+// Result in the order run (the baseline first, then the rest of the
+// publish path, then the delivery path), and the ratios and aimed figures.
+// Run produces it; its methods only read it and are safe for concurrent
+// use.
 type Report struct {
 	// Machine is where it ran.
 	Machine Machine
@@ -20,13 +21,15 @@ type Report struct {
 	Duration, Warmup time.Duration
 	// Results has one entry per scenario.
 	Results []Result
-	// Ratios has each scenario's events/s over the baseline's, then the
-	// high-concurrency single-event scenario's over the trivial handler's.
+	// Ratios has each publish scenario's events/s over the baseline's, the
+	// high-concurrency single-event scenario's over the trivial handler's,
+	// the delivery throughput at max_in_flight 64 over the baseline's,
+	// then the delivery path's figures that have aims.
 	Ratios []Ratio
 }
 
-// Failed is the number of failed requests in every scenario plus the
-// accepted events missing from the stream: anything but 0 is a failure.
+// Failed is the number of failed requests and deliveries in every
+// scenario plus the accepted events lost: anything but 0 is a failure.
 func (r *Report) Failed() int64 {
 	var n int64
 	for _, res := range r.Results {
@@ -35,7 +38,7 @@ func (r *Report) Failed() int64 {
 	return n
 }
 
-// AimsMet reports whether every ratio reaches its aim.
+// AimsMet reports whether every ratio and figure reaches its aim.
 func (r *Report) AimsMet() bool {
 	for _, q := range r.Ratios {
 		if !q.Met() {
@@ -46,41 +49,88 @@ func (r *Report) AimsMet() bool {
 }
 
 // WriteMarkdown writes the report as Markdown: the machine, a table of the
-// scenarios, a table of the aims, and a line per failure.
+// publish scenarios, a table of the delivery scenarios, a table of the
+// aims, and a line per failure or note.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := r.Machine
 	fmt.Fprintf(&b, "Machine: %s/%s, NumCPU %d, GOMAXPROCS %d, %s. ", m.OS, m.Arch, m.NumCPU, m.GOMAXPROCS, m.GoVersion)
 	fmt.Fprintf(&b, "Each scenario on fresh servers (a new embedded broker, temporary store): %s warm-up, then %s measured.\n\n",
 		r.Warmup, r.Duration)
-	r.writeResults(&b)
-	b.WriteString("\nLatency is per request (for the baseline, from publish to ack); failed counts requests, warm-up included. ")
-	b.WriteString("The trivial handler's events/s is its requests/s.\n\n")
+	base := r.baseline()
+	if r.has(false) {
+		r.writePublish(&b, base)
+		b.WriteString("\nLatency is per request (for the baseline, from publish to ack); failed counts requests, warm-up included. ")
+		b.WriteString("The trivial handler's events/s is its requests/s.\n\n")
+	}
+	if r.has(true) {
+		r.writeDelivery(&b, base)
+		b.WriteString("\nA delivery of a backlog counts the distinct events the webhook received in the measured window; its p50 and p99 are ")
+		b.WriteString("the delivery attempt's duration, interpolated within the buckets of eventsidecar_delivery_duration_seconds. ")
+		b.WriteString("End to end, events/s is the achieved rate of accepted events, and p50 and p99 run from the start of the publish ")
+		b.WriteString("request to the event's arrival at the webhook. Failed counts failed requests and deliveries retried, ")
+		b.WriteString("dead-lettered or received twice, warm-up included; lost, accepted events never delivered.\n\n")
+	}
 	r.writeAims(&b)
 	r.writeFailures(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func (r *Report) writeResults(b *strings.Builder) {
+// baseline is the baseline's events/s; 0 when it did not run.
+func (r *Report) baseline() float64 {
+	for _, res := range r.Results {
+		if !res.Delivery && res.Key == baselineKey {
+			return res.EventsPerSec
+		}
+	}
+	return 0
+}
+
+// has reports whether the report holds a scenario of the delivery path
+// (delivery) or of the publish path.
+func (r *Report) has(delivery bool) bool {
+	for _, res := range r.Results {
+		if res.Delivery == delivery {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Report) writePublish(b *strings.Builder, base float64) {
 	b.WriteString("| scenario | in flight | events/request | requests | events/s | p50 | p99 | failed | ÷ baseline |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	var base float64
-	if len(r.Results) > 0 {
-		base = r.Results[0].EventsPerSec
-	}
 	for _, res := range r.Results {
-		fmt.Fprintf(b, "| %s | %d | %d | %d | %.0f | %s | %s | %d | %s |\n",
-			res.Name, res.Concurrency, res.EventsPerRequest, res.Requests, res.EventsPerSec,
-			ms(res.P50), ms(res.P99), res.Failed, fraction(res.EventsPerSec, base))
+		if !res.Delivery {
+			fmt.Fprintf(b, "| %s | %d | %d | %d | %.0f | %s | %s | %d | %s |\n",
+				res.Name, res.Concurrency, res.EventsPerRequest, res.Requests, res.EventsPerSec,
+				ms(res.P50), ms(res.P99), res.Failed, fraction(res.EventsPerSec, base))
+		}
+	}
+}
+
+func (r *Report) writeDelivery(b *strings.Builder, base float64) {
+	b.WriteString("| scenario | max in flight | deliveries | events/s | p50 | p99 | failed | lost | ÷ baseline |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, res := range r.Results {
+		if res.Delivery {
+			fmt.Fprintf(b, "| %s | %d | %d | %.0f | %s | %s | %d | %d | %s |\n",
+				res.Name, res.Concurrency, res.Requests, res.EventsPerSec,
+				ms(res.P50), ms(res.P99), res.Failed, res.Lost(), fraction(res.EventsPerSec, base))
+		}
 	}
 }
 
 func (r *Report) writeAims(b *strings.Builder) {
-	b.WriteString("| ratio | value | aim | met |\n|---|--:|--:|---|\n")
+	b.WriteString("| ratio or figure | value | aim | met |\n|---|--:|--:|---|\n")
 	for _, q := range r.Ratios {
 		if q.Aim > 0 {
-			fmt.Fprintf(b, "| %s | %.2f | ≥ %.2f | %s |\n", q.Name, q.Value, q.Aim, yesNo(q.Met()))
+			op := "≥"
+			if q.Below {
+				op = "<"
+			}
+			fmt.Fprintf(b, "| %s | %s | %s %s | %s |\n", q.Name, amount(q.Value, q.Unit), op, amount(q.Aim, q.Unit), yesNo(q.Met()))
 		}
 	}
 }
@@ -88,12 +138,41 @@ func (r *Report) writeAims(b *strings.Builder) {
 func (r *Report) writeFailures(b *strings.Builder) {
 	for _, res := range r.Results {
 		if res.Failed > 0 {
-			fmt.Fprintf(b, "\nFAILED %s: %d requests; first error: %s\n", res.Key, res.Failed, res.FirstError)
+			fmt.Fprintf(b, "\nFAILED %s: %d requests or deliveries; first error: %s\n", res.Key, res.Failed, res.FirstError)
 		}
-		if res.Lost() > 0 {
+		if res.Stores && uint64(res.Accepted) > res.Stored {
 			fmt.Fprintf(b, "\nLOST %s: %d events accepted, the stream holds %d\n", res.Key, res.Accepted, res.Stored)
 		}
+		if res.Undelivered > 0 {
+			fmt.Fprintf(b, "\nLOST %s: %d of %d accepted events had not reached the webhook %s after the run\n",
+				res.Key, res.Undelivered, res.Accepted, e2eGrace)
+		}
+		if res.Note != "" {
+			fmt.Fprintf(b, "\nNOTE %s: %s\n", res.Key, res.Note)
+		}
 	}
+}
+
+// amount is a value with its unit: a ratio with two decimals, a rate as a
+// whole number, a duration in ms with three decimals.
+func amount(v float64, unit string) string {
+	switch unit {
+	case "":
+		return fmt.Sprintf("%.2f", v)
+	case "ms":
+		return fmt.Sprintf("%.3f ms", v)
+	default:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+}
+
+// aimOp is how a value must compare with its aim, as the JSON summary
+// says it.
+func aimOp(below bool) string {
+	if below {
+		return "<"
+	}
+	return ">="
 }
 
 func ms(d time.Duration) string {
@@ -116,18 +195,19 @@ func yesNo(ok bool) string {
 
 // summary is the JSON form of a Report.
 type summary struct {
-	Machine   Machine            `json:"machine"`
-	Duration  string             `json:"duration"`
-	Warmup    string             `json:"warmup"`
-	Scenarios []scenarioSummary  `json:"scenarios"`
-	Ratios    map[string]float64 `json:"ratios"`
-	Aims      map[string]float64 `json:"aims"`
-	AimsMet   bool               `json:"aims_met"`
-	Failed    int64              `json:"failed"`
+	Machine   Machine               `json:"machine"`
+	Duration  string                `json:"duration"`
+	Warmup    string                `json:"warmup"`
+	Scenarios []scenarioSummary     `json:"scenarios"`
+	Ratios    map[string]float64    `json:"ratios"`
+	Aims      map[string]aimSummary `json:"aims"`
+	AimsMet   bool                  `json:"aims_met"`
+	Failed    int64                 `json:"failed"`
 }
 
 type scenarioSummary struct {
 	Key              string  `json:"key"`
+	Path             string  `json:"path"`
 	Concurrency      int     `json:"concurrency"`
 	EventsPerRequest int     `json:"events_per_request"`
 	Requests         int64   `json:"requests"`
@@ -137,36 +217,55 @@ type scenarioSummary struct {
 	Failed           int64   `json:"failed"`
 	Lost             int64   `json:"lost,omitempty"`
 	FirstError       string  `json:"first_error,omitempty"`
+	Note             string  `json:"note,omitempty"`
+}
+
+// aimSummary is a ratio's or figure's value, how it must compare with the
+// aim (">=" or "<"), the aim, and whether it is met.
+type aimSummary struct {
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit,omitempty"`
+	Op    string  `json:"op"`
+	Aim   float64 `json:"aim"`
+	Met   bool    `json:"met"`
 }
 
 // WriteJSON writes a short JSON summary: machine, settings, per scenario
-// events/s, p50, p99 and failures, the ratios and their aims.
+// events/s, p50, p99 and failures, the ratios, and every aim with its
+// value.
 func (r *Report) WriteJSON(w io.Writer) error {
 	s := summary{
 		Machine:  r.Machine,
 		Duration: r.Duration.String(),
 		Warmup:   r.Warmup.String(),
 		Ratios:   make(map[string]float64, len(r.Ratios)),
-		Aims:     make(map[string]float64),
+		Aims:     make(map[string]aimSummary),
 		AimsMet:  r.AimsMet(),
 		Failed:   r.Failed(),
 	}
 	for _, res := range r.Results {
+		path := onlyPublish
+		if res.Delivery {
+			path = onlyDelivery
+		}
 		s.Scenarios = append(s.Scenarios, scenarioSummary{
-			Key: res.Key, Concurrency: res.Concurrency, EventsPerRequest: res.EventsPerRequest,
+			Key: res.Key, Path: path, Concurrency: res.Concurrency, EventsPerRequest: res.EventsPerRequest,
 			Requests: res.Requests, EventsPerSec: round(res.EventsPerSec, 1),
-			P50ms: round(res.P50.Seconds()*1000, 3), P99ms: round(res.P99.Seconds()*1000, 3),
-			Failed: res.Failed, Lost: res.Lost(), FirstError: res.FirstError,
+			P50ms: round(milliseconds(res.P50), 3), P99ms: round(milliseconds(res.P99), 3),
+			Failed: res.Failed, Lost: res.Lost(), FirstError: res.FirstError, Note: res.Note,
 		})
 	}
 	for _, q := range r.Ratios {
-		s.Ratios[q.Key] = round(q.Value, 3)
+		if q.Unit == "" {
+			s.Ratios[q.Key] = round(q.Value, 3)
+		}
 		if q.Aim > 0 {
-			s.Aims[q.Key] = q.Aim
+			s.Aims[q.Key] = aimSummary{Value: round(q.Value, 3), Unit: q.Unit, Op: aimOp(q.Below), Aim: q.Aim, Met: q.Met()}
 		}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("bench: write json: %w", err)
 	}

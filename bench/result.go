@@ -14,41 +14,66 @@ type Result struct {
 	Key string
 	// Name describes the scenario, e.g. "HTTP single event, c=64".
 	Name string
+	// Delivery marks the delivery path's scenarios; the fields below say
+	// what they mean for those.
+	Delivery bool
 	// Concurrency is the most requests in flight at once (for the baseline,
-	// outstanding acks).
+	// outstanding acks; for a delivery scenario, the subscription's
+	// max_in_flight).
 	Concurrency int
 	// EventsPerRequest is the number of events each request carries.
 	EventsPerRequest int
-	// Requests and Events count the measured ones (not the warm-up).
+	// Requests and Events count the measured ones (not the warm-up). For
+	// a delivery throughput scenario both count the deliveries the webhook
+	// received; for the end-to-end scenario Events counts the accepted
+	// events scheduled after the warm-up, Requests those of them the
+	// webhook received.
 	Requests, Events int64
 	// Elapsed is the measured time: from the end of the warm-up to the end
-	// of the last measured request.
+	// of the last measured request (for a delivery throughput scenario, of
+	// the measured window; for the end-to-end scenario, the measured
+	// duration or more when the sends fell behind the schedule).
 	Elapsed time.Duration
-	// EventsPerSec is Events / Elapsed.
+	// EventsPerSec is Events / Elapsed: for a delivery throughput scenario
+	// the deliveries/s, for the end-to-end scenario the achieved rate.
 	EventsPerSec float64
 	// P50 and P99 are request latencies (for the baseline, from handing a
-	// message to the connection to its ack), nearest rank.
+	// message to the connection to its ack), nearest rank. For a delivery
+	// throughput scenario they are delivery attempt durations, estimated
+	// from the eventsidecar_delivery_duration_seconds histogram; for the
+	// end-to-end scenario, from the start of an event's request to its
+	// arrival at the webhook.
 	P50, P99 time.Duration
 	// Failed counts failed requests (transport errors and answers other
-	// than 2xx; for the baseline, failed publishes), warm-up included.
+	// than 2xx; for the baseline, failed publishes), warm-up included. For
+	// a delivery scenario it also counts the deliveries retried,
+	// dead-lettered, or received again by the webhook.
 	Failed int64
 	// FirstError is the first failure's error, if any.
 	FirstError string
 	// Accepted counts the events of successful requests, warm-up included.
 	Accepted int64
-	// Stores reports whether the scenario stores events (all but the
-	// trivial handler); Stored is meaningful only then.
+	// Stores reports whether the scenario stores events and checks them
+	// against the stream (the publish scenarios but the trivial handler);
+	// Stored is meaningful only then.
 	Stores bool
 	// Stored is the number of messages in the stream after the run.
 	Stored uint64
+	// Undelivered counts, for the end-to-end scenario, the accepted events
+	// that did not reach the webhook within a grace period after the run.
+	Undelivered int64
+	// Note, when not empty, qualifies the figures.
+	Note string
 }
 
-// Lost is the number of accepted events the stream does not hold.
+// Lost is the number of accepted events the stream does not hold, plus
+// those never delivered.
 func (r Result) Lost() int64 {
-	if !r.Stores || uint64(r.Accepted) <= r.Stored {
-		return 0
+	n := r.Undelivered
+	if r.Stores && uint64(r.Accepted) > r.Stored {
+		n += r.Accepted - int64(r.Stored)
 	}
-	return r.Accepted - int64(r.Stored)
+	return n
 }
 
 // summarize merges a measurement's samples into sc's Result.
@@ -92,48 +117,91 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[max(i, 0)]
 }
 
-// Ratio compares two scenarios' events per second. It is a plain value.
+// Ratio compares two scenarios' events per second, or holds one
+// scenario's figure that has an aim. It is a plain value.
 type Ratio struct {
-	// Key is "<scenario key>/<scenario key>".
+	// Key is "<scenario key>/<scenario key>" for a ratio,
+	// "<scenario key>:<figure>" for a figure.
 	Key string
 	// Name is the same in words.
 	Name string
-	// Value is the first scenario's events/s divided by the second's; 0
-	// when the second measured nothing.
+	// Value is the first scenario's events/s divided by the second's (0
+	// when the second measured nothing), or the figure in Unit.
 	Value float64
-	// Aim is the least Value the project aims for; 0 when there is none.
+	// Unit is the figure's unit; "" for a ratio.
+	Unit string
+	// Aim is what the project aims for; 0 when there is none.
 	Aim float64
+	// Below makes Aim an upper bound, met when 0 < Value < Aim (0 means
+	// nothing was measured); otherwise it is a lower bound, met when
+	// Value >= Aim.
+	Below bool
 }
 
-// Met reports whether the ratio reaches its aim (true without one).
-func (r Ratio) Met() bool { return r.Aim == 0 || r.Value >= r.Aim }
+// Met reports whether the value reaches its aim (true without one).
+func (r Ratio) Met() bool {
+	switch {
+	case r.Aim == 0:
+		return true
+	case r.Below:
+		return r.Value > 0 && r.Value < r.Aim // 0: nothing measured
+	default:
+		return r.Value >= r.Aim
+	}
+}
 
-// Aims for the ratios, from the project's goals.
+// Aims from the project's goals.
 const (
-	aimBatch  = 0.5 // batch events/s ÷ baseline events/s
-	aimSingle = 0.6 // single-event requests/s ÷ trivial handler's, at the same concurrency
+	aimBatch      = 0.5   // batch events/s ÷ baseline events/s
+	aimSingle     = 0.6   // single-event requests/s ÷ trivial handler's, at the same concurrency
+	aimDeliveries = 20000 // deliveries/s at max_in_flight aimInFlight
+	aimInFlight   = 64
+	aimE2ERate    = 1000                  // events/s of the end-to-end aim
+	aimE2EP99     = 10 * time.Millisecond // end-to-end p99 at aimE2ERate
 )
 
-// ratios are each scenario's events/s over the baseline's, then the
-// high-concurrency single-event scenario's over the trivial handler's.
+// ratios are each publish scenario's events/s over the baseline's, the
+// high-concurrency single-event scenario's over the trivial handler's, the
+// delivery throughput at aimInFlight over the baseline's, then the
+// delivery path's figures with aims (the end-to-end p99's only at
+// aimE2ERate). Only what o's scenarios measured is there.
 func ratios(results []Result, o Options) []Ratio {
 	kBase, _, kSingle, kBatch, kTrivial := o.keys()
 	byKey := make(map[string]Result, len(results))
 	for _, r := range results {
 		byKey[r.Key] = r
 	}
+	base, hasBase := byKey[kBase]
 	var out []Ratio
 	for _, r := range results {
-		if r.Key == kBase {
+		if r.Key == kBase || r.Delivery || !hasBase {
 			continue
 		}
 		aim := 0.0
 		if r.Key == kBatch {
 			aim = aimBatch
 		}
-		out = append(out, ratio(r, byKey[kBase], aim))
+		out = append(out, ratio(r, base, aim))
 	}
-	return append(out, ratio(byKey[kSingle], byKey[kTrivial], aimSingle))
+	single, hasSingle := byKey[kSingle]
+	if trivial, ok := byKey[kTrivial]; ok && hasSingle {
+		out = append(out, ratio(single, trivial, aimSingle))
+	}
+	deliveries, hasDeliveries := byKey[deliveryKey(aimInFlight)]
+	if hasDeliveries && hasBase {
+		out = append(out, ratio(deliveries, base, 0))
+	}
+	if hasDeliveries {
+		out = append(out, figure(deliveries, "events_per_sec", "deliveries/s", "deliveries/s", deliveries.EventsPerSec, aimDeliveries, false))
+	}
+	if e2e, ok := byKey[o.e2eKey()]; ok {
+		aim := 0.0
+		if o.E2ERate == aimE2ERate {
+			aim = milliseconds(aimE2EP99)
+		}
+		out = append(out, figure(e2e, "p99_ms", "p99", "ms", milliseconds(e2e.P99), aim, true))
+	}
+	return out
 }
 
 func ratio(a, b Result, aim float64) Ratio {
@@ -142,6 +210,15 @@ func ratio(a, b Result, aim float64) Ratio {
 		r.Value = a.EventsPerSec / b.EventsPerSec
 	}
 	return r
+}
+
+func milliseconds(d time.Duration) float64 {
+	return float64(d) / float64(time.Millisecond)
+}
+
+// figure is one of r's figures with its aim.
+func figure(r Result, key, name, unit string, value, aim float64, below bool) Ratio {
+	return Ratio{Key: r.Key + ":" + key, Name: r.Name + ": " + name, Value: value, Unit: unit, Aim: aim, Below: below}
 }
 
 // Machine describes where the benchmark ran. It is a plain value.

@@ -29,6 +29,18 @@ type Options struct {
 	BatchSize int
 	// Window bounds the baseline's outstanding acks. Default 1024.
 	Window int
+	// E2ERate is the end-to-end scenario's events per second. Default
+	// 1000.
+	E2ERate int
+	// Backlog is the number of events stored before each delivery
+	// throughput scenario starts delivering; whenever fewer than half of
+	// it are left undelivered, as many more are stored. 0, the default,
+	// sizes it to last twice the warm-up and measured duration at the aim
+	// of 20,000 deliveries/s.
+	Backlog int
+	// Only selects the scenarios: "" or "all" for every one, "publish"
+	// for the publish path's, "delivery" for the delivery path's.
+	Only string
 	// Log receives the broker's and the ingress's logs; nil discards them.
 	Log *slog.Logger
 	// Progress, when not nil, gets a line as each scenario starts.
@@ -44,6 +56,7 @@ func DefaultOptions() Options {
 		BatchConcurrency: 4,
 		BatchSize:        100,
 		Window:           1024,
+		E2ERate:          1000,
 	}
 }
 
@@ -57,8 +70,30 @@ func (o Options) validate() error {
 		return errors.New("bench: concurrency, batch concurrency and window must be at least 1")
 	case o.BatchSize < 1:
 		return errors.New("bench: batch size must be at least 1")
+	case o.E2ERate < 1:
+		return errors.New("bench: end-to-end rate must be at least 1 event/s")
+	case o.Backlog < 0:
+		return errors.New("bench: backlog must not be negative")
+	case o.Only != "" && o.Only != onlyAll && o.Only != onlyPublish && o.Only != onlyDelivery:
+		return fmt.Errorf("bench: only %q is not %q, %q or %q", o.Only, onlyAll, onlyPublish, onlyDelivery)
 	}
 	return nil
+}
+
+// The values of Options.Only.
+const (
+	onlyAll      = "all"
+	onlyPublish  = "publish"
+	onlyDelivery = "delivery"
+)
+
+// backlog is the delivery throughput scenarios' backlog: o.Backlog, or
+// twice what the aim needs for the warm-up and the measured duration.
+func (o Options) backlog() int {
+	if o.Backlog > 0 {
+		return o.Backlog
+	}
+	return int(2 * aimDeliveries * (o.Warmup + o.Duration).Seconds())
 }
 
 func (o Options) log() *slog.Logger {
@@ -71,12 +106,12 @@ func (o Options) log() *slog.Logger {
 // scenario is one measurement.
 type scenario struct {
 	key, name   string
-	concurrency int // requests (or acks) in flight at most
+	concurrency int // requests (or acks, or deliveries) in flight at most
 	perRequest  int // events per request
-	measure     func(ctx context.Context, o Options, s scenario) (measurement, error)
+	measure     func(ctx context.Context, o Options, s scenario) (Result, error)
 }
 
-// measurement is what a scenario's run saw.
+// measurement is what a publish scenario's run saw.
 type measurement struct {
 	samples []sample
 	win     window
@@ -84,9 +119,22 @@ type measurement struct {
 	stored  uint64 // messages in the stream after the run
 }
 
-// Run runs every scenario in turn, each on fresh servers, and reports them.
-// Failed requests do not make it fail: they are in the Report (see
-// Report.Failed). It fails when a scenario cannot be set up or ctx ends.
+// summarized turns a publish scenario's measure into one that returns its
+// Result.
+func summarized(measure func(context.Context, Options, scenario) (measurement, error)) func(context.Context, Options, scenario) (Result, error) {
+	return func(ctx context.Context, o Options, s scenario) (Result, error) {
+		m, err := measure(ctx, o, s)
+		if err != nil {
+			return Result{}, err
+		}
+		return summarize(s, m), nil
+	}
+}
+
+// Run runs every scenario o selects in turn, each on fresh servers, and
+// reports them.
+// Failed requests and deliveries do not make it fail: they are in the
+// Report (see Report.Failed). It fails when a scenario cannot be set up or ctx ends.
 // Each call uses the whole machine, so calls should not overlap, although
 // they are safe to.
 func Run(ctx context.Context, o Options) (*Report, error) {
@@ -99,39 +147,72 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			fmt.Fprintf(o.Progress, "bench: %s ...\n", s.name)
 		}
 		runtime.GC()
-		m, err := s.measure(ctx, o, s)
+		res, err := s.measure(ctx, o, s)
 		if err == nil {
 			err = ctx.Err()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.key, err)
 		}
-		rep.Results = append(rep.Results, summarize(s, m))
+		rep.Results = append(rep.Results, res)
 	}
 	rep.Ratios = ratios(rep.Results, o)
 	return rep, nil
 }
 
+// baselineKey is the baseline's Result.Key.
+const baselineKey = "baseline"
+
 // Scenario keys, as in Result.Key and the JSON summary.
 func (o Options) keys() (baseline, single1, single, batch, trivial string) {
-	return "baseline", "http_single_c1",
+	return baselineKey, "http_single_c1",
 		fmt.Sprintf("http_single_c%d", o.Concurrency),
 		fmt.Sprintf("http_batch%d_c%d", o.BatchSize, o.BatchConcurrency),
 		fmt.Sprintf("trivial_c%d", o.Concurrency)
 }
 
+// deliveryInFlight are the max_in_flight settings of the delivery
+// throughput scenarios; the aim is for aimInFlight.
+var deliveryInFlight = []int{1, 16, aimInFlight}
+
+// deliveryKey is the key of the delivery throughput scenario at
+// max_in_flight inFlight, and e2eKey the end-to-end scenario's.
+func deliveryKey(inFlight int) string { return fmt.Sprintf("delivery_mif%d", inFlight) }
+
+func (o Options) e2eKey() string { return fmt.Sprintf("e2e_r%d", o.E2ERate) }
+
 func (o Options) scenarios() []scenario {
+	var out []scenario
+	if o.Only != onlyDelivery {
+		out = append(out, o.publishScenarios()...)
+	}
+	if o.Only != onlyPublish {
+		out = append(out, o.deliveryScenarios()...)
+	}
+	return out
+}
+
+func (o Options) publishScenarios() []scenario {
 	kBase, kSingle1, kSingle, kBatch, kTrivial := o.keys()
 	batch := func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
 		return batchRequest(ctx, url, w, seq, o.BatchSize)
 	}
 	return []scenario{
-		{kBase, fmt.Sprintf("baseline: JetStream async, window %d", o.Window), o.Window, 1, measureDirect},
-		{kSingle1, "HTTP single event, c=1", 1, 1, measureSidecar(singleRequest)},
-		{kSingle, fmt.Sprintf("HTTP single event, c=%d", o.Concurrency), o.Concurrency, 1, measureSidecar(singleRequest)},
-		{kBatch, fmt.Sprintf("HTTP batch of %d, c=%d", o.BatchSize, o.BatchConcurrency), o.BatchConcurrency, o.BatchSize, measureSidecar(batch)},
-		{kTrivial, fmt.Sprintf("trivial handler, c=%d", o.Concurrency), o.Concurrency, 1, measureTrivial},
+		{kBase, fmt.Sprintf("baseline: JetStream async, window %d", o.Window), o.Window, 1, summarized(measureDirect)},
+		{kSingle1, "HTTP single event, c=1", 1, 1, summarized(measureSidecar(singleRequest))},
+		{kSingle, fmt.Sprintf("HTTP single event, c=%d", o.Concurrency), o.Concurrency, 1, summarized(measureSidecar(singleRequest))},
+		{kBatch, fmt.Sprintf("HTTP batch of %d, c=%d", o.BatchSize, o.BatchConcurrency), o.BatchConcurrency, o.BatchSize, summarized(measureSidecar(batch))},
+		{kTrivial, fmt.Sprintf("trivial handler, c=%d", o.Concurrency), o.Concurrency, 1, summarized(measureTrivial)},
 	}
+}
+
+func (o Options) deliveryScenarios() []scenario {
+	var out []scenario
+	for _, n := range deliveryInFlight {
+		out = append(out, scenario{deliveryKey(n), fmt.Sprintf("delivery of a backlog, max_in_flight %d", n), n, 1, measureDelivery})
+	}
+	name := fmt.Sprintf("end to end: HTTP publish at %d events/s to delivery, max_in_flight %d", o.E2ERate, e2eInFlight)
+	return append(out, scenario{o.e2eKey(), name, e2eInFlight, 1, measureEndToEnd})
 }
 
 // measureDirect runs the baseline on a fresh node.

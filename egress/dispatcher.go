@@ -19,6 +19,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
@@ -267,7 +270,9 @@ func partitionKey(ev *event.Event) string {
 // handed back to the broker to retry later. An event of an ordered key
 // retries in place instead, holding its key but not a slot while it waits.
 func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
-	if d.alreadyDelivered(work, it) {
+	ctx, span := startProcessSpan(work, d.sub.Name, it)
+	defer span.End()
+	if d.alreadyDelivered(ctx, it) {
 		return
 	}
 	for {
@@ -275,13 +280,13 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 		if it.attempt > d.sub.Retry.MaxAttempts {
 			o = Outcome{Kind: Dead, Reason: "gave up after " + strconv.Itoa(d.sub.Retry.MaxAttempts) + " attempts"}
 		} else {
-			o = d.attempt(work, it)
+			o = d.attempt(ctx, it)
 		}
 		if o.Kind != Retry || it.key == "" {
-			d.settle(work, it, o)
+			d.settle(ctx, it, o)
 			return
 		}
-		d.noteRetry(it, o)
+		d.noteRetry(ctx, it, o)
 		if !d.waitInPlace(stop, it, o.Delay, l) {
 			d.nak(it.msg, 0)
 			return
@@ -311,9 +316,7 @@ func (d *dispatcher) attempt(ctx context.Context, it *item) Outcome {
 	}
 	d.inFlight.Add(1)
 	d.m.inFlight.WithLabelValues(d.sub.Name).Inc()
-	h := it.msg.Headers()
-	o := d.hook.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt,
-		TraceParent: h.Get(broker.TraceParentHeader), TraceState: h.Get(broker.TraceStateHeader)})
+	o := d.hook.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt})
 	d.m.inFlight.WithLabelValues(d.sub.Name).Dec()
 	d.inFlight.Add(-1)
 	d.m.latency.WithLabelValues(d.sub.Name).Observe(o.Took.Seconds())
@@ -344,7 +347,7 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 		}
 		d.ack(it.msg)
 	case Retry:
-		d.noteRetry(it, o)
+		d.noteRetry(ctx, it, o)
 		d.nak(it.msg, o.Delay)
 	case Dead:
 		d.m.deliveries.WithLabelValues(d.sub.Name, o.Kind.String()).Inc()
@@ -352,10 +355,13 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 	}
 }
 
-func (d *dispatcher) noteRetry(it *item, o Outcome) {
+func (d *dispatcher) noteRetry(ctx context.Context, it *item, o Outcome) {
 	d.m.deliveries.WithLabelValues(d.sub.Name, Retry.String()).Inc()
 	d.retried.Add(1)
-	d.log.Info("delivery attempt failed; retrying", "id", it.ev.ID(), "source", it.ev.Source(),
+	trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(attrAttempt.Int(it.attempt),
+		attribute.Int("http.response.status_code", o.Status), attribute.String("eventsidecar.reason", o.Reason),
+		attribute.String("eventsidecar.retry_in", o.Delay.String())))
+	d.log.InfoContext(ctx, "delivery attempt failed; retrying", "id", it.ev.ID(), "source", it.ev.Source(),
 		"attempt", it.attempt, "status", o.Status, "reason", o.Reason, "retry_in", o.Delay)
 }
 
@@ -363,20 +369,23 @@ func (d *dispatcher) noteRetry(it *item, o Outcome) {
 // topic and only then terminates the original; if the dead letter cannot be
 // stored, the original goes back to the broker and comes again later.
 func (d *dispatcher) deadLetter(ctx context.Context, it *item, o Outcome) {
-	dl := DeadLetterEvent(it.ev, o, min(it.attempt, d.sub.Retry.MaxAttempts), d.sub.Name, time.Now())
-	h := it.msg.Headers()
-	m := broker.Message{Topic: d.sub.DeadLetter(), Event: dl, MsgID: deadLetterID(d.sub.Name, it.seq),
-		Fingerprint: dedup.Fingerprint(dl), TraceParent: h.Get(broker.TraceParentHeader), TraceState: h.Get(broker.TraceStateHeader)}
+	attempts := min(it.attempt, d.sub.Retry.MaxAttempts)
+	dl := DeadLetterEvent(it.ev, o, attempts, d.sub.Name, time.Now())
+	m := broker.Message{Topic: d.sub.DeadLetter(), Event: dl, MsgID: deadLetterID(d.sub.Name, it.seq), Fingerprint: dedup.Fingerprint(dl)}
+	m.TraceParent, m.TraceState = traceHeaders(ctx)
 	if rc := d.b.Publish(context.WithoutCancel(ctx), []broker.Message{m})[0]; rc.Err != nil {
 		delay := Backoff(it.attempt, d.sub.Retry, rand.Float64)
-		d.log.Error("dead letter not stored; the event goes back to the broker", "id", it.ev.ID(),
+		d.log.ErrorContext(ctx, "dead letter not stored; the event goes back to the broker", "id", it.ev.ID(),
 			"reason", o.Reason, "error", rc.Err, "retry_in", delay)
 		d.nak(it.msg, delay)
 		return
 	}
 	d.deadLettered.Add(1)
 	d.m.deadLetters.WithLabelValues(d.sub.Name).Inc()
-	d.log.Warn("event dead-lettered", "id", it.ev.ID(), "source", it.ev.Source(), "attempts", it.attempt,
+	trace.SpanFromContext(ctx).AddEvent("dead-lettered", trace.WithAttributes(
+		attribute.String("eventsidecar.reason", o.Reason), attribute.Int("http.response.status_code", o.Status),
+		attribute.Int("eventsidecar.attempts", attempts), semconv.MessagingDestinationName(d.sub.DeadLetter())))
+	d.log.WarnContext(ctx, "event dead-lettered", "id", it.ev.ID(), "source", it.ev.Source(), "attempts", attempts,
 		"status", o.Status, "reason", o.Reason, "topic", d.sub.DeadLetter())
 	if err := it.msg.TermWithReason("dead-lettered: " + o.Reason); err != nil {
 		d.log.Warn("terminating a dead-lettered event failed; its redelivery is dead-lettered once", "id", it.ev.ID(), "error", err)

@@ -14,7 +14,6 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/eventsidecar/eventsidecar/headers"
-	"github.com/eventsidecar/eventsidecar/tracing"
 )
 
 // Headers of a delivery besides the event's own.
@@ -25,8 +24,9 @@ const (
 )
 
 // newRequest builds the request of one attempt (contract §5): the event in
-// the webhook's content mode, trace context, attempt number and, with a
-// secret, the Standard Webhooks signature made at now.
+// the webhook's content mode, attempt number and, with a secret, the
+// Standard Webhooks signature made at now. The otelhttp transport adds the
+// trace context of the attempt's span.
 func (w *Webhook) newRequest(ctx context.Context, d Delivery, now time.Time) (*http.Request, error) {
 	h := make(http.Header)
 	var body []byte
@@ -36,10 +36,6 @@ func (w *Webhook) newRequest(ctx context.Context, d Delivery, now time.Time) (*h
 	} else {
 		body = d.Event.Data()
 		setBinaryHeaders(h, d.Event)
-	}
-	h.Set("traceparent", tracing.Child(d.TraceParent))
-	if d.TraceState != "" {
-		h.Set("tracestate", d.TraceState)
 	}
 	h.Set(headerAttempt, strconv.Itoa(d.Attempt))
 	h.Set("User-Agent", headerUserAgent)

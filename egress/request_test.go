@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/eventsidecar/eventsidecar/tracing"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,7 +54,13 @@ func appReceiver(t *testing.T) (*httptest.Server, <-chan appRequest) {
 // the app received.
 func deliver(t *testing.T, w *Webhook, got <-chan appRequest, d Delivery) appRequest {
 	t.Helper()
-	if o := w.Attempt(context.Background(), d); o.Kind != Delivered {
+	return deliverIn(context.Background(), t, w, got, d)
+}
+
+// deliverIn is deliver within ctx's trace context.
+func deliverIn(ctx context.Context, t *testing.T, w *Webhook, got <-chan appRequest, d Delivery) appRequest {
+	t.Helper()
+	if o := w.Attempt(ctx, d); o.Kind != Delivered {
 		t.Fatalf("Attempt = %+v, want Delivered", o)
 	}
 	select {
@@ -141,19 +150,23 @@ func TestDeliveryHeaders(t *testing.T) {
 	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 	srv, got := appReceiver(t)
 	w := newTestWebhook(t, testSubscription(srv.URL))
+	remote := otel.GetTextMapPropagator().Extract(context.Background(),
+		propagation.MapCarrier{"traceparent": parent, "tracestate": "vendor=abc,other=1"})
+	traced, span := tracing.Tracer().Start(remote, "process test")
+	defer span.End()
 	tests := []struct {
 		name                   string
-		d                      Delivery
+		ctx                    context.Context
+		attempt                int
 		wantTraceID, wantState string
 		wantAttempt            string
 	}{
-		{"with trace context", Delivery{Attempt: 1, TraceParent: parent, TraceState: "vendor=abc,other=1"}, "4bf92f3577b34da6a3ce929d0e0e4736", "vendor=abc,other=1", "1"},
-		{"without trace context", Delivery{Attempt: 4}, "", "", "4"},
+		{"with trace context", traced, 1, "4bf92f3577b34da6a3ce929d0e0e4736", "vendor=abc,other=1", "1"},
+		{"without trace context", context.Background(), 4, "", "", "4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.d.Event = testEvent()
-			r := deliver(t, w, got, tt.d)
+			r := deliverIn(tt.ctx, t, w, got, Delivery{Event: testEvent(), Attempt: tt.attempt})
 			tp := r.header.Get("traceparent")
 			parts := strings.Split(tp, "-")
 			if len(parts) != 4 || len(tp) != 55 {
@@ -161,6 +174,9 @@ func TestDeliveryHeaders(t *testing.T) {
 			}
 			if tt.wantTraceID != "" && (parts[1] != tt.wantTraceID || parts[2] == "00f067aa0ba902b7" || parts[3] != "01") {
 				t.Errorf("traceparent = %q, want a child of %q", tp, parent)
+			}
+			if tt.wantTraceID == "" && strings.Contains(parent, parts[1]) {
+				t.Errorf("traceparent = %q continues a trace it was not given", tp)
 			}
 			if v := r.header.Values("tracestate"); tt.wantState == "" && len(v) != 0 || tt.wantState != "" && r.header.Get("tracestate") != tt.wantState {
 				t.Errorf("tracestate = %q, want %q", v, tt.wantState)

@@ -54,9 +54,6 @@ type Delivery struct {
 	Event *event.Event
 	// Attempt is 1 for the first attempt.
 	Attempt int
-	// TraceParent and TraceState are the W3C trace context of the publish
-	// ("" when the event came without one).
-	TraceParent, TraceState string
 }
 
 // ErrUnknownSubscription is returned for a subscription name that is not

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/eventsidecar/eventsidecar/config"
 )
@@ -62,17 +63,24 @@ func NewWebhook(sub config.Subscription) (*Webhook, error) {
 			return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
 		}
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
-	transport.MaxIdleConnsPerHost = sub.MaxInFlight
 	w.client = &http.Client{
-		Transport: transport,
+		Transport: otelhttp.NewTransport(attemptTagger{next: baseTransport(sub.MaxInFlight)}),
 		Timeout:   sub.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
 	return w, nil
+}
+
+// baseTransport is the connection pool of a webhook: up to maxIdle idle
+// connections to its endpoint, and no proxy from the environment (only the
+// configured endpoint is contacted).
+func baseTransport(maxIdle int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.MaxIdleConnsPerHost = maxIdle
+	return t
 }
 
 // Attempt makes one delivery attempt of d and returns what the answer
@@ -96,9 +104,9 @@ func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcom
 	if err != nil {
 		return Decide(0, nil, w.noAnswer(ctx, err), d.Attempt, w.retry, nil)
 	}
-	body := readAnswer(resp.Body)
 	o := Decide(resp.StatusCode, resp.Header, nil, d.Attempt, w.retry, nil)
-	o.Body = body
+	tagOutcome(resp, o)
+	o.Body = readAnswer(resp.Body)
 	return o
 }
 

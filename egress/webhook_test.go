@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"fmt"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"io"
 	"net"
 	"net/http"
@@ -294,10 +295,10 @@ func TestNewWebhookClient(t *testing.T) {
 	sub.Timeout = 3 * time.Second
 	t.Setenv("HTTP_PROXY", "http://proxy.invalid:3128")
 	w := newTestWebhook(t, sub)
-	tr, ok := w.client.Transport.(*http.Transport)
-	if !ok {
-		t.Fatalf("Transport is %T, want *http.Transport", w.client.Transport)
+	if _, ok := w.client.Transport.(*otelhttp.Transport); !ok {
+		t.Errorf("Transport is %T, want the otelhttp transport", w.client.Transport)
 	}
+	tr := baseTransport(sub.MaxInFlight)
 	if tr.Proxy != nil {
 		t.Error("Transport.Proxy is set, want nil (no proxy from the environment)")
 	}

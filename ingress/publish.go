@@ -18,7 +18,6 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/headers"
-	"github.com/eventsidecar/eventsidecar/tracing"
 )
 
 // retryAfter is what 429 and 503 answers ask the client to wait.
@@ -55,8 +54,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, err)
 		return
 	}
-	receipts := s.pub.Publish(r.Context(), req.msgs)
+	ctx, span := startPublishSpan(r, req)
+	propagate(ctx, req.msgs)
+	receipts := s.pub.Publish(ctx, req.msgs)
 	results, err := s.answer(req, receipts)
+	endPublishSpan(span, err)
 	if err != nil {
 		s.reject(w, err)
 		return
@@ -123,7 +125,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*request, error
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := s.messages(topic, key, mode, events, traceOf(r.Header.Get("traceparent"), r.Header.Get("tracestate")))
+	msgs, err := s.messages(topic, key, mode, events)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +220,7 @@ func invalid(err error) error {
 
 // messages prepares every event; a batch is validated as a whole and all of
 // its invalid entries are reported.
-func (s *Server) messages(topic, key string, mode Mode, events []event.Event, request traceContext) ([]broker.Message, error) {
+func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([]broker.Message, error) {
 	now := time.Now().UTC()
 	msgs := make([]broker.Message, len(events))
 	var items []ItemError
@@ -240,9 +242,7 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event, re
 			items = append(items, ItemError{Index: i, Detail: err.Error()})
 			continue
 		}
-		tc := cmp.Or(request, eventTrace(ev))
-		msgs[i] = broker.Message{Topic: topic, Event: ev, MsgID: dedup.MsgID(topic, key, ev), Fingerprint: fp,
-			TraceParent: tc.parent, TraceState: tc.state}
+		msgs[i] = broker.Message{Topic: topic, Event: ev, MsgID: dedup.MsgID(topic, key, ev), Fingerprint: fp}
 	}
 	if len(items) == 0 {
 		return msgs, nil
@@ -255,27 +255,6 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event, re
 		return nil, errorf(code, items[0].Detail)
 	}
 	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(events)), Items: items}
-}
-
-// traceContext is a W3C trace context; the zero value is none.
-type traceContext struct{ parent, state string }
-
-// traceOf is the trace context of a traceparent and tracestate, none when
-// the traceparent is not valid.
-func traceOf(parent, state string) traceContext {
-	if !tracing.Valid(parent) {
-		return traceContext{}
-	}
-	return traceContext{parent: parent, state: state}
-}
-
-// eventTrace is the trace context of the CloudEvents distributed tracing
-// extension, used when the request carries none.
-func eventTrace(ev *event.Event) traceContext {
-	ext := ev.Extensions()
-	parent, _ := ext["traceparent"].(string)
-	state, _ := ext["tracestate"].(string)
-	return traceOf(parent, state)
 }
 
 func (s *Server) setRawDefaults(ev *event.Event) {

@@ -431,14 +431,20 @@ func TestTraceContextIsStored(t *testing.T) {
 		return fmt.Sprintf(`{"specversion":"1.0","id":"tc-%d","source":"/s","type":"t"%s}`, n, ext)
 	}
 	tests := []struct {
-		name, body    string
-		headers       []string
-		parent, state string
+		name, body string
+		headers    []string
+		// trace is the trace id the stored context must be in ("" for a new
+		// trace); state the tracestate; extension the stored ce-traceparent
+		// ("span" for the publish span's own).
+		trace, state, extension string
 	}{
-		{"request headers", structured(""), []string{"traceparent: " + fromRequest, "tracestate: congo=t61rcWkgMzE"}, fromRequest, "congo=t61rcWkgMzE"},
-		{"event extension", structured(`,"traceparent":"` + fromEvent + `","tracestate":"rojo=1"`), nil, fromEvent, "rojo=1"},
-		{"request wins", structured(`,"traceparent":"` + fromEvent + `"`), []string{"traceparent: " + fromRequest}, fromRequest, ""},
-		{"invalid is dropped", structured(""), []string{"traceparent: 00-zz-00"}, "", ""},
+		{"request headers", structured(""), []string{"traceparent: " + fromRequest, "tracestate: congo=t61rcWkgMzE"},
+			"4bf92f3577b34da6a3ce929d0e0e4736", "congo=t61rcWkgMzE", "span"},
+		{"event extension", structured(`,"traceparent":"` + fromEvent + `","tracestate":"rojo=1"`), nil,
+			"0af7651916cd43dd8448eb211c80319c", "rojo=1", fromEvent},
+		{"request wins", structured(`,"traceparent":"` + fromEvent + `"`), []string{"traceparent: " + fromRequest},
+			"4bf92f3577b34da6a3ce929d0e0e4736", "", fromEvent},
+		{"invalid starts a trace", structured(""), []string{"traceparent: 00-zz-00"}, "", "", "span"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -453,8 +459,29 @@ func TestTraceContextIsStored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p, st := msg.Header.Get("traceparent"), msg.Header.Get("tracestate"); p != tt.parent || st != tt.state {
-				t.Errorf("stored traceparent %q tracestate %q, want %q %q", p, st, tt.parent, tt.state)
+			parent, state := msg.Header.Get("traceparent"), msg.Header.Get("tracestate")
+			parts := strings.Split(parent, "-")
+			if len(parts) != 4 || parts[1] == "0000000000000000" {
+				t.Fatalf("stored traceparent %q is not a trace context", parent)
+			}
+			if tt.trace != "" && parts[1] != tt.trace {
+				t.Errorf("stored traceparent %q, want trace %s", parent, tt.trace)
+			}
+			if tt.trace == "" && (strings.Contains(fromRequest, parts[1]) || strings.Contains(fromEvent, parts[1])) {
+				t.Errorf("stored traceparent %q continues a trace it was not given", parent)
+			}
+			if parent == fromRequest || parent == fromEvent {
+				t.Errorf("stored traceparent %q is the caller's, not the publish span's", parent)
+			}
+			if state != tt.state {
+				t.Errorf("stored tracestate %q, want %q", state, tt.state)
+			}
+			want := tt.extension
+			if want == "span" {
+				want = parent
+			}
+			if got := msg.Header.Get("ce-traceparent"); got != want {
+				t.Errorf("stored ce-traceparent %q, want %q", got, want)
 			}
 		})
 	}

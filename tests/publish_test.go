@@ -55,7 +55,8 @@ type roundTrip struct {
 	body    string
 	headers []string
 	// want are the stored ce- headers (without prefix) and their exact values;
-	// "*" accepts any non-empty value (generated id, receipt time).
+	// "*" accepts any non-empty value (generated id, receipt time, the
+	// traceparent extension the publish span adds).
 	want map[string]string
 	data string
 }
@@ -67,7 +68,7 @@ var roundTrips = []roundTrip{
 		headers: []string{"ce-specversion: 1.0", "ce-id: b-1", "ce-source: /shop/web", "ce-type: com.example.order.created",
 			"Content-Type: application/json", "ce-subject: order-1", "ce-time: 2024-05-06T07:08:09.123Z",
 			"ce-dataschema: https://example.com/order.json", "ce-partitionkey: customer-9", "ce-tenant: acme"},
-		want: map[string]string{"specversion": "1.0", "id": "b-1", "source": "/shop/web", "type": "com.example.order.created",
+		want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "b-1", "source": "/shop/web", "type": "com.example.order.created",
 			"datacontenttype": "application/json", "subject": "order-1", "time": "2024-05-06T07:08:09.123Z",
 			"dataschema": "https://example.com/order.json", "partitionkey": "customer-9", "tenant": "acme"},
 		data: `{"total":12.5}`,
@@ -78,7 +79,7 @@ var roundTrips = []roundTrip{
 			"datacontenttype":"application/json","subject":"order-2","time":"2024-05-06T07:08:09Z",
 			"count":42,"flag":true,"tenant":"acme","data":{"total": 7}}`,
 		headers: []string{"Content-Type: application/cloudevents+json"},
-		want: map[string]string{"specversion": "1.0", "id": "s-1", "source": "/shop/web", "type": "com.example.order.created",
+		want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "s-1", "source": "/shop/web", "type": "com.example.order.created",
 			"datacontenttype": "application/json", "subject": "order-2", "time": "2024-05-06T07:08:09Z",
 			"count": "42", "flag": "true", "tenant": "acme"},
 		data: `{"total": 7}`,
@@ -88,7 +89,7 @@ var roundTrips = []roundTrip{
 		body: `{"specversion":"1.0","id":"s-2","source":"/shop/web","type":"com.example.blob",
 			"datacontenttype":"application/octet-stream","data_base64":"AAEC/w=="}`,
 		headers: []string{"Content-Type: application/cloudevents+json; charset=utf-8"},
-		want: map[string]string{"specversion": "1.0", "id": "s-2", "source": "/shop/web", "type": "com.example.blob",
+		want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "s-2", "source": "/shop/web", "type": "com.example.blob",
 			"datacontenttype": "application/octet-stream", "time": "*"},
 		data: "\x00\x01\x02\xff",
 	},
@@ -96,7 +97,7 @@ var roundTrips = []roundTrip{
 		name:    "raw",
 		body:    "just text",
 		headers: []string{"Content-Type: text/plain", "ce-type: com.example.note"},
-		want: map[string]string{"specversion": "1.0", "id": "*", "source": "/eventsidecar/e2e", "type": "com.example.note",
+		want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "*", "source": "/eventsidecar/e2e", "type": "com.example.note",
 			"datacontenttype": "text/plain", "time": "*"},
 		data: "just text",
 	},
@@ -144,8 +145,8 @@ func TestEveryModeRoundTrips(t *testing.T) {
 	}
 	want := append([]roundTrip(nil), roundTrips...)
 	want = append(want,
-		roundTrip{name: "batch[0]", want: map[string]string{"specversion": "1.0", "id": "x-1", "source": "/b", "type": "t", "time": "*"}, data: `"one"`},
-		roundTrip{name: "batch[1]", want: map[string]string{"specversion": "1.0", "id": "x-2", "source": "/b", "type": "t", "time": "*", "datacontenttype": "text/plain"}, data: "two"})
+		roundTrip{name: "batch[0]", want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "x-1", "source": "/b", "type": "t", "time": "*"}, data: `"one"`},
+		roundTrip{name: "batch[1]", want: map[string]string{"traceparent": "*", "specversion": "1.0", "id": "x-2", "source": "/b", "type": "t", "time": "*", "datacontenttype": "text/plain"}, data: "two"})
 	readWithSDK(t, sc.natsURL, want)
 }
 

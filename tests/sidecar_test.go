@@ -53,6 +53,7 @@ type sidecar struct {
 
 	mu     sync.Mutex
 	stderr bytes.Buffer
+	stdout bytes.Buffer // what the process printed on stdout (spans, with the stdout exporter)
 }
 
 // startSidecar writes cfg (YAML) to a file and runs `eventsidecar run
@@ -64,6 +65,7 @@ func startSidecar(t *testing.T, cfg string) *sidecar {
 		t.Fatal(err)
 	}
 	s := &sidecar{t: t, cmd: exec.Command(binary, "run", "--config", path), exited: make(chan struct{})}
+	s.cmd.Stdout = &lockedWriter{mu: &s.mu, w: &s.stdout}
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +107,25 @@ func (s *sidecar) readLog(r io.Reader, listening chan<- struct{}) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// lockedWriter writes to w holding mu.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// output is what the process printed on stdout.
+func (s *sidecar) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stdout.String()
 }
 
 func (s *sidecar) log() string {

@@ -1,5 +1,10 @@
-// Package tracing carries W3C trace context (the traceparent and tracestate
-// headers of https://www.w3.org/TR/trace-context/) from a publish to each
-// delivery attempt: a delivery sends a child of the publisher's traceparent,
-// so the app's work joins the publisher's trace.
+// Package tracing sets up OpenTelemetry for the sidecar and carries W3C
+// trace context (https://www.w3.org/TR/trace-context/) from a publish to
+// each delivery attempt, so the app's work joins the publisher's trace.
+//
+// Setup installs the global TracerProvider (exporter none, otlp or stdout,
+// tuned by the standard OTEL_* variables) and the W3C propagators, Tracer
+// starts the sidecar's spans, NATSCarrier lets a propagator read and write
+// trace context in NATS message headers, and LogHandler adds trace_id and
+// span_id to log records made within a span.
 package tracing

@@ -1,7 +1,8 @@
-// Command eventsidecar-bench measures the sidecar's publish path on this
-// machine (see package bench) and prints a Markdown table; --json also
-// writes a short JSON summary. It exits 1 when any request failed, 2 on bad
-// flags or when the benchmark could not run.
+// Command eventsidecar-bench measures the sidecar's publish and delivery
+// paths on this machine (see package bench) and prints Markdown tables;
+// --json also writes a short JSON summary, --only runs one path's
+// scenarios. It exits 1 when any request or delivery failed or an event was
+// lost, 2 on bad flags or when the benchmark could not run.
 package main
 
 import (
@@ -29,6 +30,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured time per scenario")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "unmeasured warm-up per scenario")
 	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "concurrent batch requests")
+	fs.IntVar(&o.E2ERate, "e2e-rate", o.E2ERate, "events/s of the end-to-end scenario")
+	fs.IntVar(&o.Backlog, "backlog", o.Backlog, "events stored before each delivery throughput scenario (0: enough for 20,000/s)")
+	fs.StringVar(&o.Only, "only", "all", "scenarios to run: all, publish or delivery")
 	jsonPath := fs.String("json", "", "also write a JSON summary to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -49,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if n := rep.Failed(); n > 0 {
-		fmt.Fprintf(stderr, "eventsidecar-bench: %d failed requests or lost events\n", n)
+		fmt.Fprintf(stderr, "eventsidecar-bench: %d failed requests or deliveries, or lost events\n", n)
 		return 1
 	}
 	return 0

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +19,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/tracing"
 )
 
 // Main is the sidecar daemon: the broker connection, the HTTP API and the
@@ -42,7 +44,7 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // Run connects to the broker (starting the embedded server if none is
@@ -51,15 +53,24 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // finish, deliveries finish or go back to the broker, the connection
 // drains, the embedded server stops.
 func (m *Main) Run(ctx context.Context) error {
-	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
+	shutdownTracing, err := tracing.Setup(ctx, m.Config.Tracing, m.Config.AppID, version, m.Log)
 	if err != nil {
 		return err
 	}
-	err = m.serve(ctx, b)
-	err = errors.Join(err, b.Close())
+	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
+	if err == nil {
+		err = m.serve(ctx, b)
+		err = errors.Join(err, b.Close())
+	}
+	flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
+	defer cancel()
+	err = errors.Join(err, shutdownTracing(flush))
 	m.Log.Info("stopped")
 	return err
 }
+
+// tracingFlushTimeout bounds sending the last spans at shutdown.
+const tracingFlushTimeout = 5 * time.Second
 
 func (m *Main) serve(ctx context.Context, b *broker.Client) error {
 	if u := b.EmbeddedURL(); u != "" {

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// tally is what a delivery throughput scenario saw in its measured window.
+type tally struct {
+	delivered int64         // distinct events the webhook received
+	elapsed   time.Duration // the window's actual length
+	attempts  histogram     // attempt durations observed
+	fed       int64         // events stored by topping up
+	gap       time.Duration // the longest time without a delivery
+	failed    int64         // retried, dead-lettered and duplicate deliveries, warm-up included
+	firstErr  string        // describes the failures
+}
+
+// measureDelivery measures the deliveries of a backlog at s.concurrency
+// deliveries in flight, on a fresh node: the consumer is created, the
+// backlog stored, then the deliveries start and, after the warm-up, the
+// webhook counts them for the measured duration. The backlog is topped up
+// should it run low.
+func measureDelivery(ctx context.Context, o Options, s scenario) (res Result, err error) {
+	n, err := openNode(ctx, o)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, n.Close()) }()
+	backlog := o.backlog()
+	r, err := startReceiver(backlog)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	d, err := newDeliverer(ctx, n, r.url, s.concurrency, o.log())
+	if err != nil {
+		return res, err
+	}
+	f := &feeder{b: n.broker}
+	if err := f.store(ctx, backlog); err != nil {
+		return res, err
+	}
+	t, err := deliverBacklog(ctx, o, d, f, r, backlog)
+	if err != nil {
+		return res, err
+	}
+	res = Result{
+		Key: s.key, Name: s.name, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true,
+		Requests: t.delivered, Events: t.delivered, Elapsed: t.elapsed,
+		EventsPerSec: float64(t.delivered) / t.elapsed.Seconds(),
+		P50:          t.attempts.quantile(0.50), P99: t.attempts.quantile(0.99),
+		Failed: t.failed, FirstError: t.firstErr,
+	}
+	res.Note = t.note()
+	return res, nil
+}
+
+// stallNote is the shortest time without a delivery that a scenario's
+// note mentions: far longer than any pause of a healthy run.
+const stallNote = 250 * time.Millisecond
+
+// note says what qualifies t's figures: the backlog topped up, deliveries
+// stalled.
+func (t tally) note() string {
+	var notes []string
+	if t.fed > 0 {
+		notes = append(notes, fmt.Sprintf("the backlog ran low: %d more events were stored while measuring", t.fed))
+	}
+	if t.gap >= stallNote {
+		notes = append(notes, fmt.Sprintf("deliveries stalled for up to %s with events waiting", t.gap.Round(time.Millisecond)))
+	}
+	return strings.Join(notes, "; ")
+}
+
+// deliverBacklog runs d, with f topping the backlog up, for the warm-up
+// and the measured duration, then stops both and counts the deliveries
+// that were retried, dead-lettered or duplicated.
+func deliverBacklog(ctx context.Context, o Options, d *deliverer, f *feeder, r *receiver, backlog int) (tally, error) {
+	feedCtx, stopFeed := context.WithCancel(ctx)
+	fed := make(chan error, 1)
+	d.start(ctx)
+	go func() { fed <- f.topUp(feedCtx, r, max(backlog/2, 1)) }()
+	t, err := countDeliveries(ctx, o, d, f, r)
+	stopFeed()
+	err = errors.Join(err, <-fed)
+	st, serr := d.stop(ctx)
+	t.failed, t.firstErr = failures(st, r)
+	return t, errors.Join(err, serr)
+}
+
+// countDeliveries waits out the warm-up, then counts the deliveries at the
+// webhook and the attempt durations over the measured duration.
+func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, r *receiver) (tally, error) {
+	if !wait(ctx, o.Warmup) {
+		return tally{}, ctx.Err()
+	}
+	h0, err := d.attempts()
+	c0, f0, t0 := r.received(), f.stored.Load(), time.Now()
+	r.resetGap()
+	if err != nil {
+		return tally{}, err
+	}
+	if !wait(ctx, o.Duration) {
+		return tally{}, ctx.Err()
+	}
+	h1, err := d.attempts()
+	c1, f1, t1 := r.received(), f.stored.Load(), time.Now()
+	return tally{delivered: c1 - c0, elapsed: t1.Sub(t0), attempts: h1.since(h0), fed: f1 - f0, gap: r.longestGap()}, err
+}
+
+// wait waits for d, or until ctx ends; it reports whether d passed.
+func wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+const (
+	// e2eSenders is the end-to-end scenario's pool of senders, and
+	// e2eInFlight its subscription's max_in_flight.
+	e2eSenders  = 64
+	e2eInFlight = 64
+	// e2eGrace is how long after the last answer an accepted event may
+	// take to reach the webhook before it counts as lost.
+	e2eGrace = 5 * time.Second
+	// e2ePoll is how often the webhook is checked for the missing events.
+	e2ePoll = 10 * time.Millisecond
+)
+
+// measureEndToEnd publishes single events over HTTP at o.E2ERate per
+// second to a fresh sidecar that delivers them to a webhook, and measures
+// the time from each request's start to the event's arrival at the
+// webhook.
+func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, err error) {
+	sc, err := startSidecar(ctx, o)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, sc.Close()) }()
+	l := openLoop{rate: o.E2ERate, senders: e2eSenders, warmup: o.Warmup, duration: o.Duration}
+	r, err := startReceiver(l.total())
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	d, err := newDeliverer(ctx, sc.node, r.url, s.concurrency, o.log())
+	if err != nil {
+		return res, err
+	}
+	d.start(ctx)
+	run := l.run(ctx, sc.url)
+	lost := run.await(ctx, r, e2eGrace)
+	st, err := d.stop(ctx)
+	if err != nil {
+		return res, err
+	}
+	res = run.summarize(s, r)
+	res.Undelivered = lost
+	n, first := failures(st, r)
+	res.Failed += n
+	if res.FirstError == "" {
+		res.FirstError = first
+	}
+	return res, nil
+}
+
+// openLoop is an open-loop load generator: it sends single events at a
+// fixed rate on a schedule (the i-th at start + i/rate) that never waits
+// for answers, from a bounded pool of senders. When every sender is busy
+// the schedule slips, and the achieved rate shows it.
+type openLoop struct {
+	rate, senders    int
+	warmup, duration time.Duration
+}
+
+// total is the number of events scheduled.
+func (l openLoop) total() int {
+	return int(float64(l.rate) * (l.warmup + l.duration).Seconds())
+}
+
+// send is one scheduled event's request: when it started, and its error.
+type send struct {
+	at  time.Time
+	err error
+}
+
+// openRun is what an openLoop sent: sends[i] is the request of
+// newEvent(0, i). It is a plain value, read after the run.
+type openRun struct {
+	sends        []send
+	win          window
+	measuredFrom int // the first event scheduled after the warm-up
+}
+
+// run sends the events to url until the schedule ends or ctx does, and
+// returns once every request has its answer.
+func (l openLoop) run(ctx context.Context, url string) openRun {
+	start := time.Now()
+	run := openRun{
+		sends:        make([]send, l.total()),
+		win:          window{warmEnd: start.Add(l.warmup), end: start.Add(l.warmup + l.duration)},
+		measuredFrom: int(float64(l.rate) * l.warmup.Seconds()),
+	}
+	client := newClient(l.senders)
+	defer client.CloseIdleConnections()
+	do := httpOp(client, url, singleRequest)
+	jobs := make(chan int, l.senders)
+	var wg sync.WaitGroup
+	for range l.senders {
+		wg.Go(func() {
+			for i := range jobs {
+				run.sends[i].at = time.Now()
+				run.sends[i].err = do(ctx, 0, uint64(i))
+			}
+		})
+	}
+	n := l.schedule(ctx, start, jobs)
+	close(jobs)
+	wg.Wait()
+	run.sends = run.sends[:n]
+	return run
+}
+
+// schedule hands event i to jobs at start + i/rate, until every event is
+// handed out or ctx ends; late events are handed out at once. It returns
+// how many it handed out.
+func (l openLoop) schedule(ctx context.Context, start time.Time, jobs chan<- int) int {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for i := range l.total() {
+		due := start.Add(time.Duration(i) * time.Second / time.Duration(l.rate))
+		if d := time.Until(due); d > 0 {
+			t.Reset(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return i
+			}
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			return i
+		}
+	}
+	return l.total()
+}
+
+// await polls r until every accepted event has come, grace passes or ctx
+// ends, and returns how many have not come.
+func (run openRun) await(ctx context.Context, r *receiver, grace time.Duration) int64 {
+	var ids []string
+	for i, sd := range run.sends {
+		if sd.err == nil {
+			ids = append(ids, eventID(0, uint64(i)))
+		}
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		n := r.missing(ids)
+		if n == 0 || !time.Now().Before(deadline) || !wait(ctx, e2ePoll) {
+			return int64(n)
+		}
+	}
+}
+
+// summarize is the run's Result: the failed requests, the accepted
+// events, and of those scheduled after the warm-up the achieved rate and
+// the latency of each one that came.
+func (run openRun) summarize(s scenario, r *receiver) Result {
+	res := Result{Key: s.key, Name: s.name, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true}
+	lat := make([]time.Duration, 0, max(len(run.sends)-run.measuredFrom, 0))
+	var last time.Time
+	for i, sd := range run.sends {
+		if sd.err != nil {
+			res.Failed++
+			if res.FirstError == "" {
+				res.FirstError = sd.err.Error()
+			}
+			continue
+		}
+		res.Accepted++
+		if i < run.measuredFrom {
+			continue
+		}
+		res.Events++
+		last = maxTime(last, sd.at)
+		if at, ok := r.receivedAt(eventID(0, uint64(i))); ok {
+			lat = append(lat, at.Sub(sd.at))
+		}
+	}
+	res.Requests = int64(len(lat))
+	if res.Events == 0 || len(lat) == 0 {
+		return res
+	}
+	res.Elapsed = max(run.win.end.Sub(run.win.warmEnd), last.Sub(run.win.warmEnd))
+	res.EventsPerSec = float64(res.Events) / res.Elapsed.Seconds()
+	slices.Sort(lat)
+	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	return res
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
