@@ -35,8 +35,8 @@ func TestScenariosRun(t *testing.T) {
 				t.Errorf("got %d failed and %d lost, want 0; first error: %s", res.Failed, res.Lost(), res.FirstError)
 			}
 			if res.Requests == 0 || res.EventsPerSec <= 0 || res.P99 < res.P50 || res.P50 <= 0 {
-				t.Errorf("got requests %d, events/s %.0f, p50 %v, p99 %v; want some, measured",
-					res.Requests, res.EventsPerSec, res.P50, res.P99)
+				t.Errorf("got requests %d, events/s %.0f, p50 %v, p99 %v; want some, measured; note: %q",
+					res.Requests, res.EventsPerSec, res.P50, res.P99, res.Note)
 			}
 			if res.Stores && res.Stored != uint64(res.Accepted) {
 				t.Errorf("stream holds %d messages, want the %d accepted events", res.Stored, res.Accepted)

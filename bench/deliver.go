@@ -51,11 +51,10 @@ func measureDelivery(ctx context.Context, o Options, s scenario) (res Result, er
 	res = Result{
 		Key: s.key, Name: s.name, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true,
 		Requests: t.delivered, Events: t.delivered, Elapsed: t.elapsed,
-		EventsPerSec: float64(t.delivered) / t.elapsed.Seconds(),
-		P50:          t.attempts.quantile(0.50), P99: t.attempts.quantile(0.99),
-		Failed: t.failed, FirstError: t.firstErr,
+		P50: t.attempts.quantile(0.50), P99: t.attempts.quantile(0.99),
+		Failed: t.failed, FirstError: t.firstErr, Note: t.note(),
 	}
-	res.Note = t.note()
+	res.EventsPerSec = float64(t.delivered) / t.elapsed.Seconds()
 	return res, nil
 }
 

@@ -48,7 +48,7 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 		return res, err
 	}
 	res = run.summarize(s, r)
-	res.Undelivered = lost
+	res.Rate, res.Undelivered = l.rate, lost
 	n, first := failures(st, r)
 	res.Failed += n
 	if res.FirstError == "" {

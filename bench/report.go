@@ -114,11 +114,16 @@ func (r *Report) writeDelivery(b *strings.Builder, base float64) {
 	b.WriteString("| scenario | max in flight | deliveries | events/s | p50 | p99 | failed | lost | ÷ baseline |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, res := range r.Results {
-		if res.Delivery {
-			fmt.Fprintf(b, "| %s | %d | %d | %.0f | %s | %s | %d | %d | %s |\n",
-				res.Name, res.Concurrency, res.Requests, res.EventsPerSec,
-				ms(res.P50), ms(res.P99), res.Failed, res.Lost(), fraction(res.EventsPerSec, base))
+		if !res.Delivery {
+			continue
 		}
+		ofBase := "-"
+		if res.Rate == 0 {
+			ofBase = fraction(res.EventsPerSec, base)
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %.0f | %s | %s | %d | %d | %s |\n",
+			res.Name, res.Concurrency, res.Requests, res.EventsPerSec,
+			ms(res.P50), ms(res.P99), res.Failed, res.Lost(), ofBase)
 	}
 }
 
@@ -215,6 +220,7 @@ type scenarioSummary struct {
 	P50ms            float64 `json:"p50_ms"`
 	P99ms            float64 `json:"p99_ms"`
 	Failed           int64   `json:"failed"`
+	Rate             int     `json:"rate,omitempty"`
 	Lost             int64   `json:"lost,omitempty"`
 	FirstError       string  `json:"first_error,omitempty"`
 	Note             string  `json:"note,omitempty"`
@@ -252,7 +258,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			Key: res.Key, Path: path, Concurrency: res.Concurrency, EventsPerRequest: res.EventsPerRequest,
 			Requests: res.Requests, EventsPerSec: round(res.EventsPerSec, 1),
 			P50ms: round(milliseconds(res.P50), 3), P99ms: round(milliseconds(res.P99), 3),
-			Failed: res.Failed, Lost: res.Lost(), FirstError: res.FirstError, Note: res.Note,
+			Failed: res.Failed, Rate: res.Rate, Lost: res.Lost(), FirstError: res.FirstError, Note: res.Note,
 		})
 	}
 	for _, q := range r.Ratios {

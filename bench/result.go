@@ -59,6 +59,9 @@ type Result struct {
 	Stores bool
 	// Stored is the number of messages in the stream after the run.
 	Stored uint64
+	// Rate is, for the end-to-end scenario, the events/s it sends at; 0
+	// for the others.
+	Rate int
 	// Undelivered counts, for the end-to-end scenario, the accepted events
 	// that did not reach the webhook within a grace period after the run.
 	Undelivered int64

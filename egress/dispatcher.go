@@ -28,8 +28,17 @@ import (
 	"github.com/eventsidecar/eventsidecar/dedup"
 )
 
-// fetchErrorPause is the pause after the consumer fails to hand out a message.
-const fetchErrorPause = time.Second
+const (
+	// fetchErrorPause is the pause after the consumer fails to hand out a
+	// message.
+	fetchErrorPause = time.Second
+	// nextWait bounds one wait for the next message. nats.go's pull
+	// iterator can miss re-issuing its pull request when a batch arrives
+	// before it has noted the previous one done, and then waits for its
+	// heartbeat check (30s) with events pending; each new wait makes it
+	// check again.
+	nextWait = 100 * time.Millisecond
+)
 
 // item is one event being delivered.
 type item struct {
@@ -98,6 +107,7 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
 		it.Drain()
 	}()
 	d.fetch(stop, work, it)
+	defer d.hook.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { d.work.Wait(); close(done) }()
 	select {
@@ -120,8 +130,11 @@ func (d *dispatcher) fetch(stop, work context.Context, it jetstream.MessagesCont
 			d.nakRest(it)
 			return
 		}
-		msg, err := it.Next()
+		msg, err := it.Next(jetstream.NextMaxWait(nextWait))
 		switch {
+		case errors.Is(err, nats.ErrTimeout):
+			<-d.slots
+			continue
 		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
 			<-d.slots
 			return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -415,4 +416,22 @@ func TestOrderedSubscriptionSharedBySidecars(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSteadyFlowAtMaxInFlightOne guards against a stall of nats.go's pull
+// iterator (pending events, no pull request out) that showed most at
+// max_in_flight 1 and lasted until its 30s heartbeat check.
+func TestSteadyFlowAtMaxInFlightOne(t *testing.T) {
+	e := newEnv(t)
+	rc := newReceiver(t, always(200))
+	sub := testSub("s", "orders.>", rc.URL)
+	sub.MaxInFlight = 1
+	e.start(sub)
+	const n = 1500
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprint(i))
+	}
+	e.publish("orders.a", evs...)
+	eventually(t, 25*time.Second, "every event delivered without a stall", func() bool { return rc.count() == n })
 }

@@ -83,6 +83,10 @@ func baseTransport(maxIdle int) *http.Transport {
 	return t
 }
 
+// CloseIdleConnections closes the connections to the endpoint that are not
+// in use; call it when no more attempts will be made.
+func (w *Webhook) CloseIdleConnections() { w.client.CloseIdleConnections() }
+
 // Attempt makes one delivery attempt of d and returns what the answer
 // means (Decide), with the start of the answer's body and how long the
 // attempt took. d.Event must not be nil; Attempt does not modify it. When
