@@ -120,7 +120,10 @@ func TestDeliveryRoundTrip(t *testing.T) {
 	eventually(t, 10*time.Second, "delivery metrics", func() bool {
 		_, metrics := sc.get("/metrics")
 		return strings.Contains(string(metrics), `eventsidecar_deliveries_total{outcome="delivered",subscription="handler"} 1`) &&
-			strings.Contains(string(metrics), `eventsidecar_subscription_pending{subscription="handler"} 0`)
+			strings.Contains(string(metrics), `eventsidecar_delivery_duration_seconds_count{subscription="handler"} 1`) &&
+			strings.Contains(string(metrics), `eventsidecar_deliveries_in_flight{subscription="handler"} 0`) &&
+			strings.Contains(string(metrics), `eventsidecar_subscription_pending{subscription="handler"} 0`) &&
+			strings.Contains(string(metrics), `eventsidecar_events_published_total{mode="binary"} 1`)
 	})
 	code, body := sc.get("/v1/subscriptions")
 	var subs struct {
