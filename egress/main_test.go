@@ -1,25 +1,9 @@
 package egress
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 
-	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/tracing"
+	"github.com/eventsidecar/eventsidecar/tracing/tracingtest"
 )
 
-// TestMain installs the tracing the daemon installs (no exporter), so that
-// spans get real ids and trace context propagates as in production.
-func TestMain(m *testing.M) {
-	shutdown, err := tracing.Setup(context.Background(), config.Tracing{Exporter: "none"}, "test", "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = shutdown(context.Background())
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { tracingtest.Main(m) }
