@@ -3,9 +3,9 @@ package bench
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
-	"net/http"
+	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -46,7 +46,7 @@ func TestScenariosRun(t *testing.T) {
 	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
 		t.Errorf("temporary directory holds %v (%v), want nothing", left, err)
 	}
-	checkOutputs(t, rep, 4)
+	checkOutputs(t, rep, 4, "| baseline:", "| end to end:")
 }
 
 func TestOnly(t *testing.T) {
@@ -56,6 +56,7 @@ func TestOnly(t *testing.T) {
 	}{
 		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "http_batch100_c4", "trivial_c64"}},
 		{"delivery", []string{"delivery_mif1", "delivery_mif16", "delivery_mif64", "e2e_r1000"}},
+		{"tracing", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.only, func(t *testing.T) {
@@ -72,13 +73,19 @@ func TestOnly(t *testing.T) {
 	}
 }
 
-// checkOutputs checks that the report renders, and that the JSON summary
-// has every scenario, ratio and aim.
-func checkOutputs(t *testing.T, rep *Report, aims int) {
+// checkOutputs checks that the report renders with every one of rows,
+// and that the JSON summary has every scenario, tracing run, ratio and
+// aim.
+func checkOutputs(t *testing.T, rep *Report, aims int, rows ...string) {
 	t.Helper()
 	var md, js bytes.Buffer
-	if err := rep.WriteMarkdown(&md); err != nil || !bytes.Contains(md.Bytes(), []byte("| baseline:")) ||
-		!bytes.Contains(md.Bytes(), []byte("| end to end:")) {
+	err := rep.WriteMarkdown(&md)
+	for _, row := range rows {
+		if !bytes.Contains(md.Bytes(), []byte(row)) {
+			err = errors.Join(err, fmt.Errorf("no %q", row))
+		}
+	}
+	if err != nil {
 		t.Errorf("WriteMarkdown: %v\n%s", err, md.String())
 	}
 	if err := rep.WriteJSON(&js); err != nil {
@@ -94,9 +101,9 @@ func checkOutputs(t *testing.T, rep *Report, aims int) {
 			ratios++
 		}
 	}
-	if len(s.Scenarios) != len(rep.Results) || len(s.Ratios) != ratios || len(s.Aims) != aims {
-		t.Errorf("JSON summary has %d scenarios, %d ratios, %d aims; want %d, %d, %d\n%s",
-			len(s.Scenarios), len(s.Ratios), len(s.Aims), len(rep.Results), ratios, aims, js.String())
+	if len(s.Scenarios) != len(rep.Results) || len(s.Tracing) != len(rep.Tracing) || len(s.Ratios) != ratios || len(s.Aims) != aims {
+		t.Errorf("JSON summary has %d scenarios, %d tracing runs, %d ratios, %d aims; want %d, %d, %d, %d\n%s",
+			len(s.Scenarios), len(s.Tracing), len(s.Ratios), len(s.Aims), len(rep.Results), len(rep.Tracing), ratios, aims, js.String())
 	}
 }
 
@@ -169,10 +176,7 @@ func BenchmarkHTTPPublishSingle(b *testing.B) {
 
 func BenchmarkHTTPPublishBatch100(b *testing.B) {
 	o := DefaultOptions()
-	benchHTTP(b, o, o.BatchConcurrency, o.BatchSize,
-		func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
-			return batchRequest(ctx, url, w, seq, o.BatchSize)
-		})
+	benchHTTP(b, o, o.BatchConcurrency, o.BatchSize, batchOf(o.BatchSize))
 }
 
 // benchHTTP runs build's requests against a fresh sidecar from about

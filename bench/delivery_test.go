@@ -54,7 +54,9 @@ func TestRatioMet(t *testing.T) {
 		{"at least, missed", Ratio{Value: 19999, Aim: 20000}, false},
 		{"below, reached", Ratio{Value: 9.9, Aim: 10, Below: true}, true},
 		{"below, at the aim", Ratio{Value: 10, Aim: 10, Below: true}, false},
-		{"below, nothing measured", Ratio{Value: 0, Aim: 10, Below: true}, false},
+		{"below, negative", Ratio{Value: -3.5, Aim: 10, Below: true}, true},
+		{"below, nothing measured", Ratio{Value: 0, Aim: 10, Below: true, Missing: true}, false},
+		{"at least, nothing measured", Ratio{Value: 0, Aim: 0.5, Missing: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +73,12 @@ func TestRatioMet(t *testing.T) {
 const deliveryStall = time.Minute
 
 func BenchmarkDelivery(b *testing.B) {
-	o := DefaultOptions()
+	benchDelivery(b, DefaultOptions())
+}
+
+// benchDelivery delivers a backlog of b.N events at max_in_flight
+// aimInFlight, on a fresh node.
+func benchDelivery(b *testing.B, o Options) {
 	n := benchNode(b, o)
 	r, err := startReceiver(b.N)
 	if err != nil {

@@ -96,6 +96,13 @@ type structured struct {
 	Data            json.RawMessage `json:"data"`
 }
 
+// batchOf builds batch requests of size events.
+func batchOf(size int) requestFunc {
+	return func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
+		return batchRequest(ctx, url, w, seq, size)
+	}
+}
+
 // batchRequest is a batch publish to url of size events: worker w's events
 // seq*size to seq*size+size-1, each the same as newEvent's.
 func batchRequest(ctx context.Context, url string, w int, seq uint64, size int) (*http.Request, error) {

@@ -11,7 +11,8 @@ import (
 
 // Report is a whole run: the machine, the settings, every scenario's
 // Result in the order run (the baseline first, then the rest of the
-// publish path, then the delivery path), and the ratios and aimed figures.
+// publish path, then the delivery path), the tracing comparison's runs,
+// and the ratios and aimed figures.
 // Run produces it; its methods only read it and are safe for concurrent
 // use.
 type Report struct {
@@ -21,19 +22,28 @@ type Report struct {
 	Duration, Warmup time.Duration
 	// Results has one entry per scenario.
 	Results []Result
+	// Tracing has one entry per scenario and tracing mode of the tracing
+	// comparison, by scenario, then by mode ("none", "off", "on"); empty
+	// when it did not run.
+	Tracing []TracingRun
 	// Ratios has each publish scenario's events/s over the baseline's, the
 	// high-concurrency single-event scenario's over the trivial handler's,
 	// the delivery throughput at max_in_flight 64 over the baseline's,
-	// then the delivery path's figures that have aims.
+	// then the delivery path's figures that have aims, then the tracing
+	// overheads.
 	Ratios []Ratio
 }
 
 // Failed is the number of failed requests and deliveries in every
-// scenario plus the accepted events lost: anything but 0 is a failure.
+// scenario (and every run of the tracing comparison) plus the accepted
+// events lost: anything but 0 is a failure.
 func (r *Report) Failed() int64 {
 	var n int64
 	for _, res := range r.Results {
 		n += res.Failed + res.Lost()
+	}
+	for _, t := range r.Tracing {
+		n += t.Failed()
 	}
 	return n
 }
@@ -50,7 +60,8 @@ func (r *Report) AimsMet() bool {
 
 // WriteMarkdown writes the report as Markdown: the machine, a table of the
 // publish scenarios, a table of the delivery scenarios, a table of the
-// aims, and a line per failure or note.
+// tracing comparison, a table of the aims, and a line per failure or
+// note.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := r.Machine
@@ -71,6 +82,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		b.WriteString("request to the event's arrival at the webhook. Failed counts failed requests and deliveries retried, ")
 		b.WriteString("dead-lettered or received twice, warm-up included; lost, accepted events never delivered.\n\n")
 	}
+	r.writeTracing(&b)
 	r.writeAims(&b)
 	r.writeFailures(&b)
 	_, err := io.WriteString(w, b.String())
@@ -135,35 +147,52 @@ func (r *Report) writeAims(b *strings.Builder) {
 			if q.Below {
 				op = "<"
 			}
-			fmt.Fprintf(b, "| %s | %s | %s %s | %s |\n", q.Name, amount(q.Value, q.Unit), op, amount(q.Aim, q.Unit), yesNo(q.Met()))
+			value := amount(q.Value, q.Unit)
+			if q.Missing {
+				value = "nothing measured"
+			}
+			fmt.Fprintf(b, "| %s | %s | %s %s | %s |\n", q.Name, value, op, amount(q.Aim, q.Unit), yesNo(q.Met()))
 		}
 	}
 }
 
 func (r *Report) writeFailures(b *strings.Builder) {
 	for _, res := range r.Results {
-		if res.Failed > 0 {
-			fmt.Fprintf(b, "\nFAILED %s: %d requests or deliveries; first error: %s\n", res.Key, res.Failed, res.FirstError)
-		}
-		if res.Stores && uint64(res.Accepted) > res.Stored {
-			fmt.Fprintf(b, "\nLOST %s: %d events accepted, the stream holds %d\n", res.Key, res.Accepted, res.Stored)
-		}
-		if res.Undelivered > 0 {
-			fmt.Fprintf(b, "\nLOST %s: %d of %d accepted events had not reached the webhook %s after the run\n",
-				res.Key, res.Undelivered, res.Accepted, e2eGrace)
-		}
-		if res.Note != "" {
-			fmt.Fprintf(b, "\nNOTE %s: %s\n", res.Key, res.Note)
+		writeFailure(b, res.Key, res)
+	}
+	for _, t := range r.Tracing {
+		for i, res := range t.Rounds {
+			writeFailure(b, fmt.Sprintf("%s (tracing %s, round %d)", res.Key, t.Mode, i+1), res)
 		}
 	}
 }
 
-// amount is a value with its unit: a ratio with two decimals, a rate as a
-// whole number, a duration in ms with three decimals.
+// writeFailure writes a line per failure or note of res, named label.
+func writeFailure(b *strings.Builder, label string, res Result) {
+	if res.Failed > 0 {
+		fmt.Fprintf(b, "\nFAILED %s: %d requests or deliveries; first error: %s\n", label, res.Failed, res.FirstError)
+	}
+	if res.Stores && uint64(res.Accepted) > res.Stored {
+		fmt.Fprintf(b, "\nLOST %s: %d events accepted, the stream holds %d\n", label, res.Accepted, res.Stored)
+	}
+	if res.Undelivered > 0 {
+		fmt.Fprintf(b, "\nLOST %s: %d of %d accepted events had not reached the webhook %s after the run\n",
+			label, res.Undelivered, res.Accepted, e2eGrace)
+	}
+	if res.Note != "" {
+		fmt.Fprintf(b, "\nNOTE %s: %s\n", label, res.Note)
+	}
+}
+
+// amount is a value with its unit: a ratio with two decimals, a
+// percentage with one, a rate as a whole number, a duration in ms with
+// three decimals.
 func amount(v float64, unit string) string {
 	switch unit {
 	case "":
 		return fmt.Sprintf("%.2f", v)
+	case "%":
+		return fmt.Sprintf("%.1f %%", v)
 	case "ms":
 		return fmt.Sprintf("%.3f ms", v)
 	default:
@@ -204,6 +233,7 @@ type summary struct {
 	Duration  string                `json:"duration"`
 	Warmup    string                `json:"warmup"`
 	Scenarios []scenarioSummary     `json:"scenarios"`
+	Tracing   []tracingSummary      `json:"tracing,omitempty"`
 	Ratios    map[string]float64    `json:"ratios"`
 	Aims      map[string]aimSummary `json:"aims"`
 	AimsMet   bool                  `json:"aims_met"`
@@ -229,16 +259,17 @@ type scenarioSummary struct {
 // aimSummary is a ratio's or figure's value, how it must compare with the
 // aim (">=" or "<"), the aim, and whether it is met.
 type aimSummary struct {
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit,omitempty"`
-	Op    string  `json:"op"`
-	Aim   float64 `json:"aim"`
-	Met   bool    `json:"met"`
+	Value   float64 `json:"value"`
+	Unit    string  `json:"unit,omitempty"`
+	Op      string  `json:"op"`
+	Aim     float64 `json:"aim"`
+	Met     bool    `json:"met"`
+	Missing bool    `json:"missing,omitempty"`
 }
 
 // WriteJSON writes a short JSON summary: machine, settings, per scenario
-// events/s, p50, p99 and failures, the ratios, and every aim with its
-// value.
+// events/s, p50, p99 and failures, the tracing comparison, the ratios, and
+// every aim with its value.
 func (r *Report) WriteJSON(w io.Writer) error {
 	s := summary{
 		Machine:  r.Machine,
@@ -266,9 +297,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 			s.Ratios[q.Key] = round(q.Value, 3)
 		}
 		if q.Aim > 0 {
-			s.Aims[q.Key] = aimSummary{Value: round(q.Value, 3), Unit: q.Unit, Op: aimOp(q.Below), Aim: q.Aim, Met: q.Met()}
+			s.Aims[q.Key] = aimSummary{Value: round(q.Value, 3), Unit: q.Unit, Op: aimOp(q.Below), Aim: q.Aim, Met: q.Met(), Missing: q.Missing}
 		}
 	}
+	s.Tracing = tracingSummaries(r.Tracing)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

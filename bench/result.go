@@ -129,16 +129,19 @@ type Ratio struct {
 	// Name is the same in words.
 	Name string
 	// Value is the first scenario's events/s divided by the second's (0
-	// when the second measured nothing), or the figure in Unit.
+	// when the second measured nothing), or the figure in Unit (a tracing
+	// overhead in percent).
 	Value float64
 	// Unit is the figure's unit; "" for a ratio.
 	Unit string
 	// Aim is what the project aims for; 0 when there is none.
 	Aim float64
-	// Below makes Aim an upper bound, met when 0 < Value < Aim (0 means
-	// nothing was measured); otherwise it is a lower bound, met when
-	// Value >= Aim.
+	// Below makes Aim an upper bound, met when Value < Aim; otherwise it
+	// is a lower bound, met when Value >= Aim.
 	Below bool
+	// Missing marks a value that could not be had because a scenario it
+	// needs measured nothing; Value is then 0 and meets no aim.
+	Missing bool
 }
 
 // Met reports whether the value reaches its aim (true without one).
@@ -146,8 +149,10 @@ func (r Ratio) Met() bool {
 	switch {
 	case r.Aim == 0:
 		return true
+	case r.Missing:
+		return false
 	case r.Below:
-		return r.Value > 0 && r.Value < r.Aim // 0: nothing measured
+		return r.Value < r.Aim
 	default:
 		return r.Value >= r.Aim
 	}
@@ -202,14 +207,16 @@ func ratios(results []Result, o Options) []Ratio {
 		if o.E2ERate == aimE2ERate {
 			aim = milliseconds(aimE2EP99)
 		}
-		out = append(out, figure(e2e, "p99_ms", "p99", "ms", milliseconds(e2e.P99), aim, true))
+		p99 := figure(e2e, "p99_ms", "p99", "ms", milliseconds(e2e.P99), aim, true)
+		p99.Missing = e2e.Requests == 0
+		out = append(out, p99)
 	}
 	return out
 }
 
 func ratio(a, b Result, aim float64) Ratio {
-	r := Ratio{Key: a.Key + "/" + b.Key, Name: a.Name + " ÷ " + b.Name, Aim: aim}
-	if b.EventsPerSec > 0 {
+	r := Ratio{Key: a.Key + "/" + b.Key, Name: a.Name + " ÷ " + b.Name, Aim: aim, Missing: b.EventsPerSec <= 0}
+	if !r.Missing {
 		r.Value = a.EventsPerSec / b.EventsPerSec
 	}
 	return r

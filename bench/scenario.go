@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -39,8 +39,22 @@ type Options struct {
 	// of 20,000 deliveries/s.
 	Backlog int
 	// Only selects the scenarios: "" or "all" for every one, "publish"
-	// for the publish path's, "delivery" for the delivery path's.
+	// for the publish path's, "delivery" for the delivery path's,
+	// "tracing" for the tracing comparison alone.
 	Only string
+	// TracingOverhead adds the tracing comparison to the scenarios Only
+	// selects: HTTP single events at Concurrency, batches, and delivery at
+	// max_in_flight 64, each run with no tracing, with tracing off and
+	// with tracing on, TracingRounds times (see TracingRun). It sets
+	// OpenTelemetry's global TracerProvider, once per process, to one of
+	// the benchmark's that forwards to each mode's provider, and leaves it
+	// forwarding to a no-op one, with a no-op global propagator. Run fails
+	// when the spans show the sidecar did not follow it (when another
+	// global TracerProvider was set first). Default false.
+	TracingOverhead bool
+	// TracingRounds is the number of rounds of the tracing comparison.
+	// Default 3.
+	TracingRounds int
 	// Log receives the broker's and the ingress's logs; nil discards them.
 	Log *slog.Logger
 	// Progress, when not nil, gets a line as each scenario starts.
@@ -57,6 +71,7 @@ func DefaultOptions() Options {
 		BatchSize:        100,
 		Window:           1024,
 		E2ERate:          1000,
+		TracingRounds:    3,
 	}
 }
 
@@ -74,8 +89,10 @@ func (o Options) validate() error {
 		return errors.New("bench: end-to-end rate must be at least 1 event/s")
 	case o.Backlog < 0:
 		return errors.New("bench: backlog must not be negative")
-	case o.Only != "" && o.Only != onlyAll && o.Only != onlyPublish && o.Only != onlyDelivery:
-		return fmt.Errorf("bench: only %q is not %q, %q or %q", o.Only, onlyAll, onlyPublish, onlyDelivery)
+	case !slices.Contains([]string{"", onlyAll, onlyPublish, onlyDelivery, onlyTracing}, o.Only):
+		return fmt.Errorf("bench: only %q is not %q, %q, %q or %q", o.Only, onlyAll, onlyPublish, onlyDelivery, onlyTracing)
+	case o.tracing() && o.TracingRounds < 1:
+		return errors.New("bench: tracing rounds must be at least 1")
 	}
 	return nil
 }
@@ -85,7 +102,13 @@ const (
 	onlyAll      = "all"
 	onlyPublish  = "publish"
 	onlyDelivery = "delivery"
+	onlyTracing  = "tracing"
 )
+
+// tracing reports whether o selects the tracing comparison.
+func (o Options) tracing() bool {
+	return o.TracingOverhead || o.Only == onlyTracing
+}
 
 // backlog is the delivery throughput scenarios' backlog: o.Backlog, or
 // twice what the aim needs for the warm-up and the measured duration.
@@ -131,33 +154,47 @@ func summarized(measure func(context.Context, Options, scenario) (measurement, e
 	}
 }
 
-// Run runs every scenario o selects in turn, each on fresh servers, and
-// reports them.
+// Run runs every scenario o selects in turn, each on fresh servers, then
+// the tracing comparison when o selects it, and reports them.
 // Failed requests and deliveries do not make it fail: they are in the
 // Report (see Report.Failed). It fails when a scenario cannot be set up or ctx ends.
 // Each call uses the whole machine, so calls should not overlap, although
-// they are safe to.
+// they are safe to; calls with the tracing comparison share
+// OpenTelemetry's global state, so theirs must not.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	rep := &Report{Machine: currentMachine(), Duration: o.Duration, Warmup: o.Warmup}
 	for _, s := range o.scenarios() {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "bench: %s ...\n", s.name)
-		}
-		runtime.GC()
-		res, err := s.measure(ctx, o, s)
-		if err == nil {
-			err = ctx.Err()
-		}
+		res, err := o.runOne(ctx, s, s.name)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.key, err)
 		}
 		rep.Results = append(rep.Results, res)
 	}
-	rep.Ratios = ratios(rep.Results, o)
+	if o.tracing() {
+		runs, err := runTracing(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		rep.Tracing = runs
+	}
+	rep.Ratios = append(ratios(rep.Results, o), overheads(rep.Tracing)...)
 	return rep, nil
+}
+
+// runOne measures s, announced as label, after a garbage collection.
+func (o Options) runOne(ctx context.Context, s scenario, label string) (Result, error) {
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "bench: %s ...\n", label)
+	}
+	runtime.GC()
+	res, err := s.measure(ctx, o, s)
+	if err == nil {
+		err = ctx.Err()
+	}
+	return res, err
 }
 
 // baselineKey is the baseline's Result.Key.
@@ -182,11 +219,12 @@ func deliveryKey(inFlight int) string { return fmt.Sprintf("delivery_mif%d", inF
 func (o Options) e2eKey() string { return fmt.Sprintf("e2e_r%d", o.E2ERate) }
 
 func (o Options) scenarios() []scenario {
+	all := o.Only == "" || o.Only == onlyAll
 	var out []scenario
-	if o.Only != onlyDelivery {
+	if all || o.Only == onlyPublish {
 		out = append(out, o.publishScenarios()...)
 	}
-	if o.Only != onlyPublish {
+	if all || o.Only == onlyDelivery {
 		out = append(out, o.deliveryScenarios()...)
 	}
 	return out
@@ -194,9 +232,7 @@ func (o Options) scenarios() []scenario {
 
 func (o Options) publishScenarios() []scenario {
 	kBase, kSingle1, kSingle, kBatch, kTrivial := o.keys()
-	batch := func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
-		return batchRequest(ctx, url, w, seq, o.BatchSize)
-	}
+	batch := batchOf(o.BatchSize)
 	return []scenario{
 		{kBase, fmt.Sprintf("baseline: JetStream async, window %d", o.Window), o.Window, 1, summarized(measureDirect)},
 		{kSingle1, "HTTP single event, c=1", 1, 1, summarized(measureSidecar(singleRequest))},

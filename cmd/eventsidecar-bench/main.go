@@ -1,7 +1,8 @@
 // Command eventsidecar-bench measures the sidecar's publish and delivery
 // paths on this machine (see package bench) and prints Markdown tables;
 // --json also writes a short JSON summary, --only runs one path's
-// scenarios. It exits 1 when any request or delivery failed or an event was
+// scenarios, --tracing-overhead adds the comparison of no tracing, tracing
+// off and tracing on (--only tracing runs it alone). It exits 1 when any request or delivery failed or an event was
 // lost, 2 on bad flags or when the benchmark could not run.
 package main
 
@@ -32,7 +33,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "concurrent batch requests")
 	fs.IntVar(&o.E2ERate, "e2e-rate", o.E2ERate, "events/s of the end-to-end scenario")
 	fs.IntVar(&o.Backlog, "backlog", o.Backlog, "events stored before each delivery throughput scenario (0: enough for 20,000/s)")
-	fs.StringVar(&o.Only, "only", "all", "scenarios to run: all, publish or delivery")
+	fs.StringVar(&o.Only, "only", "all", "scenarios to run: all, publish, delivery or tracing (the tracing comparison alone)")
+	fs.BoolVar(&o.TracingOverhead, "tracing-overhead", o.TracingOverhead,
+		"also run HTTP single, HTTP batch and delivery with no tracing, tracing off and tracing on, interleaved, and report the overhead")
+	fs.IntVar(&o.TracingRounds, "tracing-rounds", o.TracingRounds, "rounds of the tracing comparison; each figure is the median of the rounds")
 	jsonPath := fs.String("json", "", "also write a JSON summary to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
