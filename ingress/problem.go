@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 // Code classifies an API error; each maps to one HTTP status (and, for the
@@ -27,24 +29,29 @@ const (
 	CodeUnavailable
 )
 
-// codeInfo is the one table from Code to HTTP status, problem title and slug.
+// codeInfo is the one table from Code to HTTP status, gRPC status code,
+// problem title and slug.
 var codeInfo = map[Code]struct {
 	status int
+	grpc   codes.Code
 	slug   string
 	title  string
 }{
-	CodeInternal:             {http.StatusInternalServerError, "internal", "Internal error"},
-	CodeInvalid:              {http.StatusBadRequest, "invalid", "Invalid event or topic"},
-	CodeUnauthorized:         {http.StatusUnauthorized, "unauthorized", "Missing or bad API token"},
-	CodeForbidden:            {http.StatusForbidden, "forbidden", "Topic not allowed"},
-	CodeNotFound:             {http.StatusNotFound, "not_found", "Not found"},
-	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed"},
-	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "too_large", "Event or batch too large"},
-	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "unsupported_media_type", "Unsupported media type"},
-	CodeConflict:             {http.StatusUnprocessableEntity, "idempotency_conflict", "Idempotency key reused with a different event"},
-	CodeOverloaded:           {http.StatusTooManyRequests, "overloaded", "Over capacity"},
-	CodeUnavailable:          {http.StatusServiceUnavailable, "unavailable", "Broker unavailable"},
+	CodeInternal:             {http.StatusInternalServerError, codes.Internal, "internal", "Internal error"},
+	CodeInvalid:              {http.StatusBadRequest, codes.InvalidArgument, "invalid", "Invalid event or topic"},
+	CodeUnauthorized:         {http.StatusUnauthorized, codes.Unauthenticated, "unauthorized", "Missing or bad API token"},
+	CodeForbidden:            {http.StatusForbidden, codes.PermissionDenied, "forbidden", "Topic not allowed"},
+	CodeNotFound:             {http.StatusNotFound, codes.NotFound, "not_found", "Not found"},
+	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, codes.Unimplemented, "method_not_allowed", "Method not allowed"},
+	CodeTooLarge:             {http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "too_large", "Event or batch too large"},
+	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "Unsupported media type"},
+	CodeConflict:             {http.StatusUnprocessableEntity, codes.FailedPrecondition, "idempotency_conflict", "Idempotency key reused with a different event"},
+	CodeOverloaded:           {http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "Over capacity"},
+	CodeUnavailable:          {http.StatusServiceUnavailable, codes.Unavailable, "unavailable", "Broker unavailable"},
 }
+
+// GRPC is the gRPC status code the code answers with.
+func (c Code) GRPC() codes.Code { return codeInfo[c].grpc }
 
 // Slug is the code's short name, used in problem type URIs and metric labels.
 func (c Code) Slug() string { return codeInfo[c].slug }
@@ -63,6 +70,8 @@ type Error struct {
 	Results []Result
 	// RetryAfter, when positive, is sent as Retry-After.
 	RetryAfter time.Duration
+	// counted is set once the error is in the rejection metrics.
+	counted bool
 }
 
 // ItemError is the problem with one entry of a batch.

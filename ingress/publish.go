@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
@@ -49,27 +51,67 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	req, err := s.decode(w, r)
+	in, err := s.decode(w, r)
 	if err != nil {
 		s.reject(w, err)
 		return
 	}
-	ctx, span := startPublishSpan(r, req)
-	propagate(ctx, req.msgs)
-	receipts := s.pub.Publish(ctx, req.msgs)
-	results, err := s.answer(req, receipts)
-	endPublishSpan(span, err)
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	results, err := s.Store(ctx, in)
 	if err != nil {
 		s.reject(w, err)
 		return
 	}
-	s.metrics.latency.WithLabelValues(req.mode.String()).Observe(time.Since(start).Seconds())
-	if req.mode == ModeBatch {
+	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
+	if in.Mode == ModeBatch {
 		writeJSON(w, http.StatusOK, map[string][]Result{"results": results})
 		return
 	}
-	results[0].Topic = req.topic
 	writeJSON(w, http.StatusOK, results[0])
+}
+
+// Input is a decoded publish request, in whatever API it came.
+type Input struct {
+	Topic string
+	// Key is the Idempotency-Key ("" for an event's source and id).
+	Key  string
+	Mode Mode
+	// Events are as the client sent them: no defaults filled in yet.
+	Events []event.Event
+}
+
+// Store is the publish path every API shares after decoding: topic and
+// scope checks, defaults, validation, idempotency, the publish span, and
+// the broker's acknowledgement. ctx carries the caller's trace context. It
+// answers one Result per event (a single event's with its Topic), or an
+// *Error; it counts the error in the rejection metrics.
+func (s *Server) Store(ctx context.Context, in Input) ([]Result, error) {
+	results, err := s.store(ctx, in)
+	if err != nil {
+		s.count(err)
+		return nil, err
+	}
+	if in.Mode != ModeBatch {
+		results[0].Topic = in.Topic
+	}
+	return results, nil
+}
+
+func (s *Server) store(ctx context.Context, in Input) ([]Result, error) {
+	if err := s.checkTopic(in.Topic); err != nil {
+		return nil, err
+	}
+	msgs, err := s.messages(in.Topic, in.Key, in.Mode, in.Events)
+	if err != nil {
+		return nil, err
+	}
+	req := &request{topic: in.Topic, mode: in.Mode, msgs: msgs}
+	ctx, span := startPublishSpan(ctx, req)
+	propagate(ctx, msgs)
+	receipts := s.pub.Publish(ctx, msgs)
+	results, err := s.answer(req, receipts)
+	endPublishSpan(span, err)
+	return results, err
 }
 
 // reserve holds room in the in-flight byte budget for the request's body
@@ -87,49 +129,48 @@ func (s *Server) reserve(r *http.Request) (func(), error) {
 	return func() { s.bodies.Release(n) }, nil
 }
 
+// reject counts err (unless Store already did) and writes it as a problem.
 func (s *Server) reject(w http.ResponseWriter, err error) {
 	var e *Error
-	if errors.As(err, &e) {
-		s.metrics.rejected.WithLabelValues(e.Code.Slug()).Inc()
-	} else {
-		s.metrics.rejected.WithLabelValues(CodeInternal.Slug()).Inc()
+	if !errors.As(err, &e) || !e.counted {
+		s.count(err)
 	}
 	writeProblem(w, err)
 }
 
-// decode checks the topic, reads and decodes the body in its mode, and
-// turns each event into a broker message: fingerprinted as sent, then given
-// its defaults, then validated.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*request, error) {
-	topic := chi.URLParam(r, "topic")
-	if err := s.checkTopic(topic); err != nil {
-		return nil, err
+// count adds err to the rejection metrics, once.
+func (s *Server) count(err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		s.metrics.rejected.WithLabelValues(CodeInternal.Slug()).Inc()
+		return
 	}
-	mode, err := DetectMode(r.Header)
-	if err != nil {
-		return nil, errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
+	if !e.counted {
+		e.counted = true
+		s.metrics.rejected.WithLabelValues(e.Code.Slug()).Inc()
 	}
-	key, err := idempotencyKey(r.Header, mode)
-	if err != nil {
-		return nil, err
+}
+
+// decode reads and decodes an HTTP publish request's body in its mode.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (Input, error) {
+	in := Input{Topic: chi.URLParam(r, "topic")}
+	var err error
+	if in.Mode, err = DetectMode(r.Header); err != nil {
+		return in, errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
+	}
+	if in.Key, err = idempotencyKey(r.Header, in.Mode); err != nil {
+		return in, err
 	}
 	limit := s.cfg.HTTP.MaxEventBytes
-	if mode == ModeBatch {
+	if in.Mode == ModeBatch {
 		limit = s.cfg.HTTP.MaxBatchBytes
 	}
 	body, err := readBody(w, r, limit)
 	if err != nil {
-		return nil, err
+		return in, err
 	}
-	events, err := s.decodeEvents(r.Header, mode, body)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := s.messages(topic, key, mode, events)
-	if err != nil {
-		return nil, err
-	}
-	return &request{topic: topic, mode: mode, msgs: msgs}, nil
+	in.Events, err = s.decodeEvents(r.Header, in.Mode, body)
+	return in, err
 }
 
 func (s *Server) checkTopic(topic string) error {

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel"
@@ -25,13 +24,11 @@ const (
 var tracer = tracing.Tracer()
 
 // startPublishSpan starts the request's "publish <topic>" producer span, a
-// child of the request's trace context, else of the first event's
+// child of ctx's trace context (the request's), else of the first event's
 // traceparent extension, else a new root.
-func startPublishSpan(r *http.Request, req *request) (context.Context, trace.Span) {
-	prop := otel.GetTextMapPropagator()
-	ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+func startPublishSpan(ctx context.Context, req *request) (context.Context, trace.Span) {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
-		ctx = prop.Extract(ctx, eventCarrier(req.msgs[0].Event))
+		ctx = otel.GetTextMapPropagator().Extract(ctx, eventCarrier(req.msgs[0].Event))
 	}
 	attrs := []attribute.KeyValue{
 		semconv.MessagingSystemKey.String("nats"),
