@@ -45,11 +45,12 @@ func TestMain(m *testing.M) {
 
 // sidecar is one running eventsidecar process.
 type sidecar struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	addr    string // HTTP API host:port
-	natsURL string // the embedded broker's client URL, when it listens
-	exited  chan struct{}
+	t        *testing.T
+	cmd      *exec.Cmd
+	addr     string // HTTP API host:port
+	grpcAddr string // gRPC API host:port, when it listens
+	natsURL  string // the embedded broker's client URL, when it listens
+	exited   chan struct{}
 
 	mu     sync.Mutex
 	stderr bytes.Buffer
@@ -101,6 +102,8 @@ func (s *sidecar) readLog(r io.Reader, listening chan<- struct{}) {
 		switch rec.Msg {
 		case "embedded broker listening":
 			s.natsURL = rec.URL
+		case "grpc listening":
+			s.grpcAddr = rec.Addr
 		case "http listening":
 			s.addr = rec.Addr
 			close(listening)

@@ -96,9 +96,20 @@ func (m *Main) serve(ctx context.Context, b *broker.Client) error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
 	}
+	var gln net.Listener
+	if addr := m.Config.GRPC.Listen; addr != "" {
+		if gln, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen grpc %s: %w", addr, err)
+		}
+		m.Log.Info("grpc listening", "addr", gln.Addr().String())
+	}
 	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(gctx, ln) })
+	if gln != nil {
+		g.Go(func() error { return api.ServeGRPC(gctx, gln) })
+	}
 	g.Go(func() error { return subs.Run(gctx) })
 	return g.Wait()
 }

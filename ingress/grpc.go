@@ -1,0 +1,290 @@
+package ingress
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	ceprotobuf "github.com/cloudevents/sdk-go/binding/format/protobuf/v2"
+	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
+	"github.com/cloudevents/sdk-go/v2/event"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/dedup"
+)
+
+// ServeGRPC serves the gRPC API (EventSidecar, grpc.health.v1.Health,
+// reflection) on ln until ctx ends, then stops gracefully: health answers
+// NOT_SERVING, no new RPCs are accepted, and RPCs in progress finish within
+// http.shutdown_timeout, after which they are cancelled. It is safe to call
+// alongside Serve.
+func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
+	health := &grpcHealth{s: s}
+	srv := grpc.NewServer(
+		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.MaxRecvMsgSize(int(s.cfg.HTTP.MaxBatchBytes)),
+		grpc.ChainUnaryInterceptor(s.authUnary),
+		grpc.ChainStreamInterceptor(s.authStream),
+	)
+	eventsidecarv1.RegisterEventSidecarServer(srv, &grpcAPI{s: s})
+	grpc_health_v1.RegisterHealthServer(srv, health)
+	reflection.Register(srv)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ingress: serve gRPC %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	health.down.Store(true)
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	timer := time.NewTimer(s.cfg.HTTP.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		srv.Stop()
+		<-stopped
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("ingress: serve gRPC %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// grpcAPI is the EventSidecar service over a Server.
+type grpcAPI struct {
+	eventsidecarv1.UnimplementedEventSidecarServer
+	s *Server
+}
+
+// Publish stores one event through the shared publish path.
+func (g *grpcAPI) Publish(ctx context.Context, req *eventsidecarv1.PublishRequest) (*eventsidecarv1.PublishResponse, error) {
+	in := Input{Topic: req.GetTopic(), Mode: ModeStructured}
+	if req.GetIdempotencyKey() != "" {
+		key, err := dedup.ParseKey(req.GetIdempotencyKey())
+		if err != nil {
+			return nil, g.s.grpcReject(errorf(CodeInvalid, "idempotency_key: "+err.Error()))
+		}
+		in.Key = key
+	}
+	if req.GetEvent() == nil {
+		return nil, g.s.grpcReject(errorf(CodeInvalid, "event: required"))
+	}
+	results, err := g.s.storeGRPC(ctx, in, []*pb.CloudEvent{req.GetEvent()}, proto.Size(req))
+	if err != nil {
+		return nil, err
+	}
+	r := results[0]
+	return &eventsidecarv1.PublishResponse{Topic: r.Topic, Id: r.ID, Source: r.Source, Sequence: r.Sequence, Duplicate: r.Duplicate}, nil
+}
+
+// PublishBatch stores a batch, all or nothing, through the shared publish path.
+func (g *grpcAPI) PublishBatch(ctx context.Context, req *eventsidecarv1.PublishBatchRequest) (*eventsidecarv1.PublishBatchResponse, error) {
+	in := Input{Topic: req.GetTopic(), Mode: ModeBatch}
+	results, err := g.s.storeGRPC(ctx, in, req.GetEvents(), proto.Size(req))
+	if err != nil {
+		return nil, err
+	}
+	resp := &eventsidecarv1.PublishBatchResponse{Results: make([]*eventsidecarv1.PublishResult, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &eventsidecarv1.PublishResult{Id: r.ID, Source: r.Source, Sequence: r.Sequence, Duplicate: r.Duplicate}
+	}
+	return resp, nil
+}
+
+// Subscribe is not implemented yet.
+func (g *grpcAPI) Subscribe(grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]) error {
+	return status.Error(codes.Unimplemented, "Subscribe is not implemented yet")
+}
+
+// storeGRPC holds size bytes of the in-flight budget, converts the events
+// and stores them; errors are gRPC statuses.
+func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEvent, size int) ([]Result, error) {
+	start := time.Now()
+	if !s.bodies.TryAcquire(int64(size)) {
+		return nil, s.grpcReject(&Error{Code: CodeOverloaded, RetryAfter: retryAfter,
+			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", s.cfg.HTTP.MaxInFlightBytes)})
+	}
+	defer s.bodies.Release(int64(size))
+	var err error
+	if in.Events, err = s.fromProto(in.Mode, events); err != nil {
+		return nil, s.grpcReject(err)
+	}
+	results, err := s.Store(ctx, in)
+	if err != nil {
+		return nil, grpcStatus(err)
+	}
+	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
+	return results, nil
+}
+
+// fromProto converts protobuf events with the same limits as HTTP bodies.
+func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
+	if mode == ModeBatch && len(pbs) == 0 {
+		return nil, errorf(CodeInvalid, "events: the batch is empty")
+	}
+	if mode == ModeBatch && len(pbs) > s.cfg.HTTP.MaxBatchEvents {
+		return nil, errorf(CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+	}
+	events := make([]event.Event, len(pbs))
+	var items []ItemError
+	tooLarge := false
+	for i, p := range pbs {
+		if n := int64(proto.Size(p)); n > s.cfg.HTTP.MaxEventBytes {
+			items = append(items, ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.cfg.HTTP.MaxEventBytes)})
+			tooLarge = true
+			continue
+		}
+		ev, err := ceprotobuf.FromProto(p)
+		if err != nil {
+			items = append(items, ItemError{Index: i, Detail: err.Error()})
+			continue
+		}
+		events[i] = *ev
+	}
+	if len(items) == 0 {
+		return events, nil
+	}
+	code := CodeInvalid
+	if tooLarge && len(items) == 1 {
+		code = CodeTooLarge
+	}
+	if mode != ModeBatch {
+		return nil, errorf(code, "event: "+items[0].Detail)
+	}
+	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(pbs)), Items: items}
+}
+
+// grpcReject counts err in the rejection metrics and returns its status.
+func (s *Server) grpcReject(err error) error {
+	s.count(err)
+	return grpcStatus(err)
+}
+
+// grpcStatus turns an *Error into a gRPC status with details: a BadRequest
+// naming the fields of a 400 or 413, a RetryInfo for a 429 or 503.
+func grpcStatus(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return status.Error(codes.Internal, "internal error")
+	}
+	st := status.New(e.Code.GRPC(), e.Detail)
+	var details []protoadapt.MessageV1
+	if br := badRequest(e); br != nil {
+		details = append(details, br)
+	}
+	if e.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+	}
+	if len(details) == 0 {
+		return st.Err()
+	}
+	if withDetails, derr := st.WithDetails(details...); derr == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// badRequest names the fields a 400 or 413 is about: a batch's entries as
+// "events[i]", else the field its detail starts with ("source: required").
+func badRequest(e *Error) *errdetails.BadRequest {
+	if e.Code != CodeInvalid && e.Code != CodeTooLarge {
+		return nil
+	}
+	br := &errdetails.BadRequest{}
+	for _, it := range e.Items {
+		br.FieldViolations = append(br.FieldViolations,
+			&errdetails.BadRequest_FieldViolation{Field: fmt.Sprintf("events[%d]", it.Index), Description: it.Detail})
+	}
+	if len(e.Items) == 0 {
+		field, reason, ok := strings.Cut(e.Detail, ": ")
+		if !ok {
+			return nil
+		}
+		field, _, _ = strings.Cut(field, " ")
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: reason})
+	}
+	return br
+}
+
+// authUnary requires the API token on EventSidecar's unary RPCs.
+func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if err := s.authGRPC(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return next(ctx, req)
+}
+
+// authStream requires the API token on EventSidecar's streaming RPCs.
+func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if err := s.authGRPC(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return next(srv, ss)
+}
+
+// authGRPC requires "authorization: Bearer <http.api_token>" metadata on
+// EventSidecar's methods when a token is configured; health and reflection
+// are open.
+func (s *Server) authGRPC(ctx context.Context, method string) error {
+	want := []byte(s.cfg.HTTP.APIToken)
+	if len(want) == 0 || !strings.HasPrefix(method, "/"+eventsidecarv1.EventSidecar_ServiceDesc.ServiceName+"/") {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) == 1 {
+		scheme, got, ok := strings.Cut(v[0], " ")
+		if ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1 {
+			return nil
+		}
+	}
+	return s.grpcReject(errorf(CodeUnauthorized, "authorization: Bearer token missing or wrong"))
+}
+
+// grpcHealth is grpc.health.v1.Health answering from the readiness check on
+// each Check; Watch and List are not implemented.
+type grpcHealth struct {
+	grpc_health_v1.UnimplementedHealthServer
+	s *Server
+	// down is set once the gRPC server is shutting down.
+	down atomic.Bool
+}
+
+// Check answers SERVING when the sidecar is ready, for the whole server ("")
+// or the EventSidecar service.
+func (h *grpcHealth) Check(ctx context.Context, req *grpc_health_v1.HealthCheckRequest) (*grpc_health_v1.HealthCheckResponse, error) {
+	if svc := req.GetService(); svc != "" && svc != eventsidecarv1.EventSidecar_ServiceDesc.ServiceName {
+		return nil, status.Errorf(codes.NotFound, "unknown service %q", svc)
+	}
+	resp := &grpc_health_v1.HealthCheckResponse{Status: grpc_health_v1.HealthCheckResponse_NOT_SERVING}
+	if h.down.Load() || h.s.stopping.Load() {
+		return resp, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if h.s.ready(ctx) == nil {
+		resp.Status = grpc_health_v1.HealthCheckResponse_SERVING
+	}
+	return resp, nil
+}

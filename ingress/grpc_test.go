@@ -1,0 +1,364 @@
+package ingress
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/config"
+)
+
+// serveGRPC serves h.api's gRPC API on a loopback port until the test ends
+// and returns a connection to it.
+func (h *harness) serveGRPC() *grpc.ClientConn {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.api.ServeGRPC(ctx, ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("ServeGRPC: %v", err)
+		}
+	})
+	return conn
+}
+
+func rpcCtx(t *testing.T, kv ...string) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+func ceString(s string) *pb.CloudEventAttributeValue {
+	return &pb.CloudEventAttributeValue{Attr: &pb.CloudEventAttributeValue_CeString{CeString: s}}
+}
+
+// pbEvent is a valid protobuf event with id.
+func pbEvent(id string) *pb.CloudEvent {
+	return &pb.CloudEvent{Id: id, Source: "/shop", SpecVersion: "1.0", Type: "order.created",
+		Attributes: map[string]*pb.CloudEventAttributeValue{"datacontenttype": ceString("application/json")},
+		Data:       &pb.CloudEvent_BinaryData{BinaryData: []byte(`{"n":1}`)}}
+}
+
+// storedMsg returns the stored message's headers and data at seq.
+func (h *harness) storedMsg(seq uint64) (http.Header, []byte) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.broker.JetStream().Stream(ctx, h.cfg.Broker.Stream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	raw, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		h.t.Fatalf("get message %d: %v", seq, err)
+	}
+	return http.Header(raw.Header), raw.Data
+}
+
+func TestGRPCPublishStoresWhatHTTPStores(t *testing.T) {
+	h := newHarness(t, nil)
+	client := eventsidecarv1.NewEventSidecarClient(h.serveGRPC())
+	resp := h.post("/v1/publish/a", `{"n":1}`, "ce-specversion: 1.0", "ce-id: same-1", "ce-source: https://example.com/shop",
+		"ce-type: order.created", "ce-subject: Euro%20%E2%82%AC", "ce-time: 2024-05-01T12:00:00Z", "ce-partitionkey: k1",
+		"Content-Type: application/json")
+	wantStatus(t, resp, http.StatusOK)
+	httpSeq := decodeJSON[Result](t, resp).Sequence
+	ev := &pb.CloudEvent{Id: "same-1", Source: "https://example.com/shop", SpecVersion: "1.0", Type: "order.created",
+		Attributes: map[string]*pb.CloudEventAttributeValue{
+			"datacontenttype": ceString("application/json"),
+			"subject":         ceString("Euro €"),
+			"partitionkey":    ceString("k1"),
+			"time": {Attr: &pb.CloudEventAttributeValue_CeTimestamp{
+				CeTimestamp: timestamppb.New(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))}},
+		},
+		Data: &pb.CloudEvent_BinaryData{BinaryData: []byte(`{"n":1}`)}}
+	got, err := client.Publish(rpcCtx(t), &eventsidecarv1.PublishRequest{Topic: "b", Event: ev})
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	if got.GetTopic() != "b" || got.GetId() != "same-1" || got.GetSource() != "https://example.com/shop" || got.GetDuplicate() || got.GetSequence() != httpSeq+1 {
+		t.Errorf("Publish = %v, want topic b, id same-1, sequence %d, not duplicate", got, httpSeq+1)
+	}
+	httpHdr, httpData := h.storedMsg(httpSeq)
+	grpcHdr, grpcData := h.storedMsg(got.GetSequence())
+	if string(httpData) != string(grpcData) {
+		t.Errorf("stored data: HTTP %q, gRPC %q", httpData, grpcData)
+	}
+	want, have := ceHeaders(httpHdr), ceHeaders(grpcHdr)
+	if len(want) < 7 {
+		t.Fatalf("HTTP stored only %v", httpHdr)
+	}
+	for k, v := range want {
+		if have[k] != v {
+			t.Errorf("stored %s: HTTP %q, gRPC %q", k, v, have[k])
+		}
+	}
+	for k, v := range have {
+		if _, ok := want[k]; !ok {
+			t.Errorf("gRPC stored %s: %q, HTTP did not", k, v)
+		}
+	}
+}
+
+// ceHeaders are a stored message's ce- headers and Content-Type, without
+// the trace context.
+func ceHeaders(h http.Header) map[string]string {
+	m := map[string]string{}
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		if (strings.HasPrefix(lk, "ce-") || lk == "content-type") && lk != "ce-traceparent" && lk != "ce-tracestate" {
+			m[lk] = strings.Join(v, ",")
+		}
+	}
+	return m
+}
+
+func TestGRPCPublishBatchAndDuplicates(t *testing.T) {
+	h := newHarness(t, nil)
+	client := eventsidecarv1.NewEventSidecarClient(h.serveGRPC())
+	batch := &eventsidecarv1.PublishBatchRequest{Topic: "orders.created", Events: []*pb.CloudEvent{pbEvent("b-1"), pbEvent("b-2"), pbEvent("b-3")}}
+	first, err := client.PublishBatch(rpcCtx(t), batch)
+	if err != nil {
+		t.Fatalf("PublishBatch: %v", err)
+	}
+	for i, r := range first.GetResults() {
+		if r.GetId() != batch.Events[i].Id || r.GetSource() != "/shop" || r.GetSequence() != uint64(i+1) || r.GetDuplicate() {
+			t.Errorf("result %d = %v, want id %s, sequence %d", i, r, batch.Events[i].Id, i+1)
+		}
+	}
+	if n := len(first.GetResults()); n != 3 {
+		t.Fatalf("%d results, want 3", n)
+	}
+	again, err := client.PublishBatch(rpcCtx(t), batch)
+	if err != nil {
+		t.Fatalf("PublishBatch again: %v", err)
+	}
+	for i, r := range again.GetResults() {
+		if !r.GetDuplicate() || r.GetSequence() != uint64(i+1) {
+			t.Errorf("resent result %d = %v, want duplicate of sequence %d", i, r, i+1)
+		}
+	}
+	dup, err := client.Publish(rpcCtx(t), &eventsidecarv1.PublishRequest{Topic: "orders.created", Event: pbEvent("b-2")})
+	if err != nil {
+		t.Fatalf("Publish duplicate: %v", err)
+	}
+	if !dup.GetDuplicate() || dup.GetSequence() != 2 {
+		t.Errorf("Publish duplicate = %v, want duplicate of sequence 2", dup)
+	}
+	if n := h.stored(); n != 3 {
+		t.Errorf("stored = %d, want 3", n)
+	}
+}
+
+func TestGRPCRejects(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.HTTP.MaxBatchEvents = 2
+		c.HTTP.MaxEventBytes = 512
+		c.Scopes.Publish = []string{"orders.>"}
+	})
+	client := eventsidecarv1.NewEventSidecarClient(h.serveGRPC())
+	noSource := pbEvent("x")
+	noSource.Source = ""
+	big := pbEvent("big")
+	big.Data = &pb.CloudEvent_BinaryData{BinaryData: make([]byte, 600)}
+	tests := []struct {
+		name  string
+		call  func() error
+		code  codes.Code
+		field string
+	}{
+		{"missing source", publish(client, "orders.a", noSource), codes.InvalidArgument, "source"},
+		{"missing event", publish(client, "orders.a", nil), codes.InvalidArgument, "event"},
+		{"bad idempotency key", func() error {
+			_, err := client.Publish(rpcCtx(t), &eventsidecarv1.PublishRequest{Topic: "orders.a", Event: pbEvent("k"), IdempotencyKey: strings.Repeat("k", 1000)})
+			return err
+		}, codes.InvalidArgument, "idempotency_key"},
+		{"wildcard topic", publish(client, "orders.*", pbEvent("w")), codes.InvalidArgument, "topic"},
+		{"out of scope", publish(client, "payments.a", pbEvent("s")), codes.PermissionDenied, ""},
+		{"event too large", publish(client, "orders.a", big), codes.ResourceExhausted, "event"},
+		{"batch entry invalid", publishBatch(client, "orders.a", pbEvent("ok"), noSource), codes.InvalidArgument, "events[1]"},
+		{"empty batch", publishBatch(client, "orders.a"), codes.InvalidArgument, "events"},
+		{"too many events", publishBatch(client, "orders.a", pbEvent("1"), pbEvent("2"), pbEvent("3")), codes.ResourceExhausted, "events"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := wantCode(t, tt.call(), tt.code)
+			if tt.field != "" {
+				wantField(t, st, tt.field)
+			}
+		})
+	}
+	if n := h.stored(); n != 0 {
+		t.Errorf("stored = %d, want 0", n)
+	}
+}
+
+func publish(c eventsidecarv1.EventSidecarClient, topic string, ev *pb.CloudEvent) func() error {
+	return func() error {
+		_, err := c.Publish(context.Background(), &eventsidecarv1.PublishRequest{Topic: topic, Event: ev})
+		return err
+	}
+}
+
+func publishBatch(c eventsidecarv1.EventSidecarClient, topic string, evs ...*pb.CloudEvent) func() error {
+	return func() error {
+		_, err := c.PublishBatch(context.Background(), &eventsidecarv1.PublishBatchRequest{Topic: topic, Events: evs})
+		return err
+	}
+}
+
+func wantCode(t *testing.T, err error, code codes.Code) *status.Status {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+	return st
+}
+
+func wantField(t *testing.T, st *status.Status, field string) {
+	t.Helper()
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				if v.GetField() == field && v.GetDescription() != "" {
+					return
+				}
+			}
+		}
+	}
+	t.Errorf("status %q details %v name no field %q", st.Message(), st.Details(), field)
+}
+
+func TestGRPCToken(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.HTTP.APIToken = "s3cret" })
+	conn := h.serveGRPC()
+	client := eventsidecarv1.NewEventSidecarClient(conn)
+	tests := []struct {
+		name string
+		md   []string
+		code codes.Code
+	}{
+		{"missing", nil, codes.Unauthenticated},
+		{"wrong", []string{"authorization", "Bearer nope"}, codes.Unauthenticated},
+		{"wrong scheme", []string{"authorization", "Basic s3cret"}, codes.Unauthenticated},
+		{"right", []string{"authorization", "Bearer s3cret"}, codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.Publish(rpcCtx(t, tt.md...), &eventsidecarv1.PublishRequest{Topic: "a", Event: pbEvent(tt.name)})
+			wantCode(t, err, tt.code)
+			stream, err := client.Subscribe(rpcCtx(t, tt.md...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = stream.Recv()
+			want := tt.code
+			if want == codes.OK {
+				want = codes.Unimplemented
+			}
+			wantCode(t, err, want)
+		})
+	}
+	if n := h.stored(); n != 1 {
+		t.Errorf("stored = %d, want 1", n)
+	}
+	resp, err := grpc_health_v1.NewHealthClient(conn).Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+		t.Errorf("health without token = %v, %v; want SERVING", resp, err)
+	}
+}
+
+func TestGRPCHealthReflectionSubscribe(t *testing.T) {
+	h := newHarness(t, nil)
+	conn := h.serveGRPC()
+	health := grpc_health_v1.NewHealthClient(conn)
+	for _, svc := range []string{"", "eventsidecar.v1.EventSidecar"} {
+		resp, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+			t.Errorf("Check(%q) = %v, %v; want SERVING", svc, resp, err)
+		}
+	}
+	_, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{Service: "nope"})
+	wantCode(t, err, codes.NotFound)
+	h.api.Stopping()
+	if resp, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{}); err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("Check while stopping = %v, %v; want NOT_SERVING", resp, err)
+	}
+
+	if names := listServices(t, conn); !strings.Contains(names, "eventsidecar.v1.EventSidecar") || !strings.Contains(names, "grpc.health.v1.Health") {
+		t.Errorf("reflection lists %s", names)
+	}
+
+	stream, err := eventsidecarv1.NewEventSidecarClient(conn).Subscribe(rpcCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	wantCode(t, err, codes.Unimplemented)
+}
+
+// listServices asks server reflection for its services, space separated,
+// and checks that it serves the EventSidecar file with its imports.
+func listServices(t *testing.T, conn *grpc.ClientConn) string {
+	t.Helper()
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(rpcCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	req = &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{
+		FileContainingSymbol: "eventsidecar.v1.EventSidecar"}}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	// The file comes with its imports, cloudevent.proto among them.
+	if files := resp.GetFileDescriptorResponse().GetFileDescriptorProto(); len(files) < 3 {
+		t.Errorf("reflection file of EventSidecar: %d files, error %v; want it with its imports", len(files), resp.GetErrorResponse())
+	}
+	if err := stream.CloseSend(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	return strings.Join(names, " ")
+}
