@@ -69,16 +69,7 @@ func pbEvent(id string) *pb.CloudEvent {
 // storedMsg returns the stored message's headers and data at seq.
 func (h *harness) storedMsg(seq uint64) (http.Header, []byte) {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.broker.JetStream().Stream(ctx, h.cfg.Broker.Stream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	raw, err := s.GetMsg(ctx, seq)
-	if err != nil {
-		h.t.Fatalf("get message %d: %v", seq, err)
-	}
+	raw := h.rawMsg(seq)
 	return http.Header(raw.Header), raw.Data
 }
 

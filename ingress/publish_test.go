@@ -24,16 +24,7 @@ var binaryEvent = []string{"ce-specversion: 1.0", "ce-id: id-1", "ce-source: /sh
 // read returns the stored event at seq.
 func (h *harness) read(seq uint64) event.Event {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.broker.JetStream().Stream(ctx, h.cfg.Broker.Stream)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	raw, err := s.GetMsg(ctx, seq)
-	if err != nil {
-		h.t.Fatalf("get message %d: %v", seq, err)
-	}
+	raw := h.rawMsg(seq)
 	if want := "events.orders.created"; raw.Subject != want {
 		h.t.Errorf("subject = %q, want %q", raw.Subject, want)
 	}
@@ -450,15 +441,7 @@ func TestTraceContextIsStored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := h.post("/v1/publish/orders.created", tt.body, append(tt.headers, "Content-Type: application/cloudevents+json")...)
 			wantStatus(t, resp, http.StatusOK)
-			seq := decodeJSON[Result](t, resp).Sequence
-			s, err := h.broker.JetStream().Stream(context.Background(), h.cfg.Broker.Stream)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg, err := s.GetMsg(context.Background(), seq)
-			if err != nil {
-				t.Fatal(err)
-			}
+			msg := h.rawMsg(decodeJSON[Result](t, resp).Sequence)
 			parent, state := msg.Header.Get("traceparent"), msg.Header.Get("tracestate")
 			parts := strings.Split(parent, "-")
 			if len(parts) != 4 || parts[1] == "0000000000000000" {

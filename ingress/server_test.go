@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventsidecar/eventsidecar/broker"
@@ -89,6 +90,22 @@ func (h *harness) get(path string) *http.Response {
 	}
 	h.t.Cleanup(func() { resp.Body.Close() })
 	return resp
+}
+
+// rawMsg returns the stored message at seq.
+func (h *harness) rawMsg(seq uint64) *jetstream.RawStreamMsg {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.broker.JetStream().Stream(ctx, h.cfg.Broker.Stream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	raw, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		h.t.Fatalf("get message %d: %v", seq, err)
+	}
+	return raw
 }
 
 // stored is the number of messages in the stream.
