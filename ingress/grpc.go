@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
@@ -122,12 +121,11 @@ func (g *grpcAPI) Subscribe(grpc.BidiStreamingServer[eventsidecarv1.SubscribeReq
 // and stores them; errors are gRPC statuses.
 func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEvent, size int) ([]Result, error) {
 	start := time.Now()
-	if !s.bodies.TryAcquire(int64(size)) {
-		return nil, s.grpcReject(&Error{Code: CodeOverloaded, RetryAfter: retryAfter,
-			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", s.cfg.HTTP.MaxInFlightBytes)})
+	release, err := s.takeBodies(int64(size))
+	if err != nil {
+		return nil, s.grpcReject(err)
 	}
-	defer s.bodies.Release(int64(size))
-	var err error
+	defer release()
 	if in.Events, err = s.fromProto(in.Mode, events); err != nil {
 		return nil, s.grpcReject(err)
 	}
@@ -248,16 +246,12 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 // EventSidecar's methods when a token is configured; health and reflection
 // are open.
 func (s *Server) authGRPC(ctx context.Context, method string) error {
-	want := []byte(s.cfg.HTTP.APIToken)
-	if len(want) == 0 || !strings.HasPrefix(method, "/"+eventsidecarv1.EventSidecar_ServiceDesc.ServiceName+"/") {
+	if s.cfg.HTTP.APIToken == "" || !strings.HasPrefix(method, "/"+eventsidecarv1.EventSidecar_ServiceDesc.ServiceName+"/") {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("authorization"); len(v) == 1 {
-		scheme, got, ok := strings.Cut(v[0], " ")
-		if ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) == 1 {
-			return nil
-		}
+	if s.bearerOK(md.Get("authorization")) {
+		return nil
 	}
 	return s.grpcReject(errorf(CodeUnauthorized, "authorization: Bearer token missing or wrong"))
 }

@@ -122,6 +122,13 @@ func (s *Server) reserve(r *http.Request) (func(), error) {
 	if r.ContentLength >= 0 && r.ContentLength < n {
 		n = r.ContentLength
 	}
+	return s.takeBodies(n)
+}
+
+// takeBodies holds n bytes of the in-flight budget that HTTP and gRPC
+// requests share, until the returned func is called; without room it
+// answers 429 (ResourceExhausted).
+func (s *Server) takeBodies(n int64) (func(), error) {
 	if !s.bodies.TryAcquire(n) {
 		return nil, &Error{Code: CodeOverloaded, RetryAfter: retryAfter,
 			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", s.cfg.HTTP.MaxInFlightBytes)}

@@ -154,17 +154,26 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // authenticate requires "Authorization: Bearer <http.api_token>" when a
 // token is configured.
 func (s *Server) authenticate(next http.Handler) http.Handler {
-	want := []byte(s.cfg.HTTP.APIToken)
-	if len(want) == 0 {
+	if s.cfg.HTTP.APIToken == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
-			s.metrics.rejected.WithLabelValues(CodeUnauthorized.Slug()).Inc()
-			writeProblem(w, errorf(CodeUnauthorized, "Authorization: Bearer token missing or wrong"))
+		if !s.bearerOK(r.Header.Values("Authorization")) {
+			s.reject(w, errorf(CodeUnauthorized, "Authorization: Bearer token missing or wrong"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearerOK reports whether the Authorization values (HTTP header or gRPC
+// metadata) are exactly one "Bearer <http.api_token>", compared in
+// constant time.
+func (s *Server) bearerOK(values []string) bool {
+	if len(values) != 1 {
+		return false
+	}
+	scheme, got, ok := strings.Cut(values[0], " ")
+	return ok && strings.EqualFold(scheme, "Bearer") &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.HTTP.APIToken)) == 1
 }
