@@ -139,7 +139,9 @@ type Subscription struct {
 	Topic string `yaml:"topic"`
 	// Types, when not empty, delivers only these CloudEvents types.
 	Types []string `yaml:"types"`
-	// Endpoint is the app's webhook URL (http or https). Required.
+	// Endpoint is the app's webhook URL (http or https). Default "": the
+	// events go only to the app's gRPC Subscribe streams (then grpc.listen
+	// must be set).
 	Endpoint string `yaml:"endpoint"`
 	// ContentMode is "binary" or "structured". Default "binary".
 	ContentMode string `yaml:"content_mode"`

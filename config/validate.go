@@ -85,7 +85,7 @@ func (c *Config) validate() error {
 	for i, p := range c.Scopes.Publish {
 		v.check(fmt.Sprintf("scopes.publish[%d]", i), ValidPattern(p))
 	}
-	v.subscriptions(c.Subscriptions)
+	v.subscriptions(c.Subscriptions, c.GRPC.Listen != "")
 	v.oneOf("tracing.exporter", c.Tracing.Exporter, "none", "otlp", "stdout")
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	if len(v.problems) == 0 {
@@ -200,7 +200,7 @@ func (v *validator) auth(b Broker) {
 	}
 }
 
-func (v *validator) subscriptions(subs []Subscription) {
+func (v *validator) subscriptions(subs []Subscription, grpcOn bool) {
 	first := make(map[string]int, len(subs))
 	for i, s := range subs {
 		key := fmt.Sprintf("subscriptions[%d]", i)
@@ -209,33 +209,53 @@ func (v *validator) subscriptions(subs []Subscription) {
 		} else {
 			first[s.Name] = i
 		}
-		v.subscription(key, s)
+		v.subscription(key+".", s)
+		if s.Endpoint == "" && !grpcOn {
+			v.addf(key+".endpoint", "is required when grpc.listen is empty (without it only gRPC streams receive the events)")
+		}
 	}
 }
 
-func (v *validator) subscription(key string, s Subscription) {
+// Validate checks one subscription, as Config.Validate checks each entry
+// of subscriptions, and returns an error wrapping a *ValidationError whose
+// keys are relative to the subscription ("topic", "retry.max_attempts");
+// nil when valid. An empty endpoint is valid: such a subscription is
+// delivered to gRPC streams only.
+func (s Subscription) Validate() error {
+	v := &validator{}
+	v.subscription("", s)
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("config: subscription: %w", &ValidationError{Problems: v.problems})
+}
+
+// subscription checks s; prefix starts every key ("subscriptions[0]." or "").
+func (v *validator) subscription(prefix string, s Subscription) {
 	switch {
 	case s.Name == "":
-		v.addf(key+".name", "is required")
+		v.addf(prefix+"name", "is required")
 	case !namePattern.MatchString(s.Name):
-		v.addf(key+".name", `must be one or more of A-Z, a-z, 0-9, "_" and "-", got %q`, s.Name)
+		v.addf(prefix+"name", `must be one or more of A-Z, a-z, 0-9, "_" and "-", got %q`, s.Name)
 	}
-	v.check(key+".topic", ValidPattern(s.Topic))
+	v.check(prefix+"topic", ValidPattern(s.Topic))
 	for j, t := range s.Types {
 		if t == "" {
-			v.addf(fmt.Sprintf("%s.types[%d]", key, j), "must not be empty")
+			v.addf(fmt.Sprintf("%stypes[%d]", prefix, j), "must not be empty")
 		}
 	}
-	v.check(key+".endpoint", endpoint(s.Endpoint))
-	v.oneOf(key+".content_mode", s.ContentMode, "binary", "structured")
-	if s.MaxInFlight < 1 {
-		v.addf(key+".max_in_flight", "must be >= 1, got %d", s.MaxInFlight)
+	if s.Endpoint != "" {
+		v.check(prefix+"endpoint", endpoint(s.Endpoint))
 	}
-	v.positive(key+".timeout", int64(s.Timeout))
-	v.retry(key+".retry", s.Retry)
-	v.deadLetter(key+".dead_letter_topic", s.DeadLetterTopic)
+	v.oneOf(prefix+"content_mode", s.ContentMode, "binary", "structured")
+	if s.MaxInFlight < 1 {
+		v.addf(prefix+"max_in_flight", "must be >= 1, got %d", s.MaxInFlight)
+	}
+	v.positive(prefix+"timeout", int64(s.Timeout))
+	v.retry(prefix+"retry", s.Retry)
+	v.deadLetter(prefix+"dead_letter_topic", s.DeadLetterTopic)
 	if s.SigningSecret != "" && !validSecret(s.SigningSecret) {
-		v.addf(key+".signing_secret", `must be "whsec_" followed by base64`)
+		v.addf(prefix+"signing_secret", `must be "whsec_" followed by base64`)
 	}
 }
 
@@ -300,9 +320,6 @@ func brokerURLs(list string) error {
 
 // endpoint checks a webhook URL without quoting it: it may hold credentials.
 func endpoint(raw string) error {
-	if raw == "" {
-		return errors.New("is required")
-	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https"):

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func TestValidateAccepts(t *testing.T) {
 			s.DeadLetterTopic, s.SigningSecret = "dlq.orders", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 			s.Retry = Retry{MaxAttempts: 1, InitialBackoff: time.Second, MaxBackoff: time.Second, Multiplier: 1}
 		}},
+		{name: "gRPC-only subscription", mutate: func(c *Config) { c.Subscriptions[0].Endpoint = "" }},
 		{name: "other enums", mutate: func(c *Config) { c.Tracing.Exporter, c.Log.Level = "otlp", "debug" }},
 	}
 	for _, tt := range tests {
@@ -116,7 +118,7 @@ func TestValidateRejects(t *testing.T) {
 		{"topic empty", func(c *Config) { c.Subscriptions[0].Topic = "" }, "subscriptions[0].topic: is empty"},
 		{"topic partial wildcard", func(c *Config) { c.Subscriptions[0].Topic = "orders.a*" }, `subscriptions[0].topic: token 2 ("a*") contains "*"`},
 		{"types entry empty", func(c *Config) { c.Subscriptions[0].Types = []string{"a", ""} }, "subscriptions[0].types[1]: must not be empty"},
-		{"endpoint empty", func(c *Config) { c.Subscriptions[0].Endpoint = "" }, "subscriptions[0].endpoint: is required"},
+		{"endpoint empty without gRPC", func(c *Config) { c.Subscriptions[0].Endpoint, c.GRPC.Listen = "", "" }, "subscriptions[0].endpoint: is required when grpc.listen is empty"},
 		{"endpoint relative", func(c *Config) { c.Subscriptions[0].Endpoint = "/events" }, "subscriptions[0].endpoint: must be an absolute http:// or https:// URL"},
 		{"endpoint scheme", func(c *Config) { c.Subscriptions[0].Endpoint = "ftp://h/x" }, "subscriptions[0].endpoint: must be an absolute"},
 		{"endpoint no host", func(c *Config) { c.Subscriptions[0].Endpoint = "http:///x" }, "subscriptions[0].endpoint: has no host"},
@@ -168,6 +170,27 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	}
 	if got, want := strings.Join(keys, ","), "app_id,broker.replicas,subscriptions[0].timeout"; got != want {
 		t.Errorf("problem keys = %s, want %s", got, want)
+	}
+}
+
+func TestSubscriptionValidate(t *testing.T) {
+	s := DefaultSubscription()
+	s.Name, s.Topic = "adhoc", "orders.>"
+	if err := s.Validate(); err != nil {
+		t.Fatalf("Validate of a gRPC-only subscription: %v", err)
+	}
+	s.Name, s.Retry.MaxAttempts, s.Endpoint = "a.b", 0, "ftp://h/"
+	err := s.Validate()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate = %v, want a *ValidationError", err)
+	}
+	var keys []string
+	for _, p := range ve.Problems {
+		keys = append(keys, p.Key)
+	}
+	if want := []string{"name", "endpoint", "retry.max_attempts"}; !slices.Equal(keys, want) {
+		t.Errorf("problem keys = %q, want %q", keys, want)
 	}
 }
 

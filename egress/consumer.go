@@ -30,24 +30,30 @@ func maxAckPending(sub config.Subscription) int {
 	return max(1000, 64*sub.MaxInFlight)
 }
 
+// adhocIdle is how long the broker keeps an ad-hoc subscription's consumer,
+// with the events stored for it, after its last stream stopped pulling.
+const adhocIdle = 24 * time.Hour
+
 // consumerConfig is the durable pull consumer of sub: named after it, so
 // sidecars with the same subscription name share its events, and filtered
 // by its topic plus its own replay topic. It starts with the events stored
-// after it is first created.
-func consumerConfig(b *broker.Client, sub config.Subscription) jetstream.ConsumerConfig {
+// after it is first created. With idle > 0 the broker deletes it after
+// idle without a pull.
+func consumerConfig(b *broker.Client, sub config.Subscription, idle time.Duration) jetstream.ConsumerConfig {
 	subjects := []string{b.Subject(sub.Topic)}
 	if replay := ReplayTopic(sub.Name); !config.MatchPattern(sub.Topic, replay) {
 		subjects = append(subjects, b.Subject(replay))
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable:        sub.Name,
-		Description:    "eventsidecar subscription " + sub.Name,
-		FilterSubjects: subjects,
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        ackWait(sub),
-		MaxDeliver:     -1,
-		MaxAckPending:  maxAckPending(sub),
+		Durable:           sub.Name,
+		Description:       "eventsidecar subscription " + sub.Name,
+		FilterSubjects:    subjects,
+		DeliverPolicy:     jetstream.DeliverNewPolicy,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           ackWait(sub),
+		MaxDeliver:        -1,
+		MaxAckPending:     maxAckPending(sub),
+		InactiveThreshold: idle,
 	}
 	if sub.OrderedByKey {
 		// One sidecar at a time takes an ordered subscription's events, so
@@ -73,9 +79,9 @@ func pullOptions(sub config.Subscription) []jetstream.PullMessagesOpt {
 }
 
 // ensureConsumer creates sub's consumer, or updates it to the current
-// configuration.
-func ensureConsumer(ctx context.Context, b *broker.Client, sub config.Subscription) (jetstream.Consumer, error) {
-	c, err := b.JetStream().CreateOrUpdateConsumer(ctx, b.Stream(), consumerConfig(b, sub))
+// configuration; idle is as for consumerConfig.
+func ensureConsumer(ctx context.Context, b *broker.Client, sub config.Subscription, idle time.Duration) (jetstream.Consumer, error) {
+	c, err := b.JetStream().CreateOrUpdateConsumer(ctx, b.Stream(), consumerConfig(b, sub, idle))
 	if err != nil {
 		return nil, fmt.Errorf("egress: consumer %q on stream %q: %w", sub.Name, b.Stream(), err)
 	}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -50,14 +49,15 @@ type item struct {
 	received time.Time
 }
 
-// dispatcher delivers one subscription's events in this sidecar.
+// dispatcher delivers one subscription's events in this sidecar through
+// one deliverer: its webhook, or one of the app's streams.
 type dispatcher struct {
-	sub            config.Subscription
+	s              *subscription
+	sub            config.Subscription // s.sub, with this dispatcher's max_in_flight
 	b              *broker.Client
 	cons           jetstream.Consumer
-	hook           *Webhook
+	del            deliverer
 	seen           *dedup.Delivered
-	deadLetters    *DeadLetters
 	log            *slog.Logger
 	m              *metrics
 	slots          chan struct{} // one per delivery in progress, up to max_in_flight
@@ -68,18 +68,19 @@ type dispatcher struct {
 	parkedMu sync.Mutex
 	parked   map[*item]struct{} // waiting in memory (behind their key, or to retry): kept alive with InProgress
 
-	inFlight                         atomic.Int64
-	delivered, retried, deadLettered atomic.Uint64
-	work                             sync.WaitGroup
+	work sync.WaitGroup
 }
 
-func newDispatcher(sub config.Subscription, b *broker.Client, cons jetstream.Consumer, hook *Webhook,
+// newDispatcher returns a dispatcher delivering s's events through del,
+// at most window at once. s's consumer must be in place.
+func newDispatcher(s *subscription, window int, b *broker.Client, del deliverer,
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
+	sub := s.sub
+	sub.MaxInFlight = window
 	d := &dispatcher{
-		sub: sub, b: b, cons: cons, hook: hook, seen: seen, m: m,
-		deadLetters:    NewDeadLetters(b, sub),
+		s: s, sub: sub, b: b, cons: s.cons, del: del, seen: seen, m: m,
 		log:            log.With("subscription", sub.Name),
-		slots:          make(chan struct{}, sub.MaxInFlight),
+		slots:          make(chan struct{}, window),
 		reservedPrefix: b.Subject("_"),
 		skipSubjects:   [2]string{b.Subject(sub.DeadLetter()), b.Subject(ReplayTopic(sub.Name))},
 		parked:         map[*item]struct{}{},
@@ -107,7 +108,6 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
 		it.Drain()
 	}()
 	d.fetch(stop, work, it)
-	defer d.hook.CloseIdleConnections()
 	done := make(chan struct{})
 	go func() { d.work.Wait(); close(done) }()
 	select {
@@ -327,11 +327,11 @@ func (d *dispatcher) attempt(ctx context.Context, it *item) Outcome {
 	if time.Since(it.received) > ackWait(d.sub)/4 {
 		_ = it.msg.InProgress()
 	}
-	d.inFlight.Add(1)
+	d.s.inFlight.Add(1)
 	d.m.inFlight.WithLabelValues(d.sub.Name).Inc()
-	o := d.hook.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt})
+	o := d.del.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt})
 	d.m.inFlight.WithLabelValues(d.sub.Name).Dec()
-	d.inFlight.Add(-1)
+	d.s.inFlight.Add(-1)
 	d.m.latency.WithLabelValues(d.sub.Name).Observe(o.Took.Seconds())
 	return o
 }
@@ -354,7 +354,7 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 	switch o.Kind {
 	case Delivered:
 		d.m.deliveries.WithLabelValues(d.sub.Name, o.Kind.String()).Inc()
-		d.delivered.Add(1)
+		d.s.delivered.Add(1)
 		if err := d.seen.Mark(ctx, d.sub.Name, it.ev.Source(), it.ev.ID()); err != nil {
 			d.log.Warn("could not remember a delivery; a redelivery may reach the app again", "id", it.ev.ID(), "error", err)
 		}
@@ -370,7 +370,7 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 
 func (d *dispatcher) noteRetry(ctx context.Context, it *item, o Outcome) {
 	d.m.deliveries.WithLabelValues(d.sub.Name, Retry.String()).Inc()
-	d.retried.Add(1)
+	d.s.retried.Add(1)
 	trace.SpanFromContext(ctx).AddEvent("retry", trace.WithAttributes(attrAttempt.Int(it.attempt),
 		attribute.Int("http.response.status_code", o.Status), attribute.String("eventsidecar.reason", o.Reason),
 		attribute.String("eventsidecar.retry_in", o.Delay.String())))
@@ -393,7 +393,7 @@ func (d *dispatcher) deadLetter(ctx context.Context, it *item, o Outcome) {
 		d.nak(it.msg, delay)
 		return
 	}
-	d.deadLettered.Add(1)
+	d.s.deadLettered.Add(1)
 	d.m.deadLetters.WithLabelValues(d.sub.Name).Inc()
 	trace.SpanFromContext(ctx).AddEvent("dead-lettered", trace.WithAttributes(
 		attribute.String("eventsidecar.reason", o.Reason), attribute.Int("http.response.status_code", o.Status),
@@ -469,23 +469,6 @@ func (d *dispatcher) keepalive(ctx context.Context) {
 			_ = it.msg.InProgress()
 		}
 		d.parkedMu.Unlock()
-	}
-}
-
-func (d *dispatcher) pending(ctx context.Context) (uint64, error) {
-	info, err := d.cons.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.NumPending, nil
-}
-
-func (d *dispatcher) stats(ctx context.Context) Stats {
-	pending, _ := d.pending(ctx)
-	return Stats{
-		Name: d.sub.Name, Topic: d.sub.Topic, Endpoint: redact(d.sub.Endpoint),
-		Pending: pending, InFlight: d.inFlight.Load(),
-		Delivered: d.delivered.Load(), Retried: d.retried.Load(), DeadLettered: d.deadLettered.Load(),
 	}
 }
 

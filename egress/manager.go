@@ -2,11 +2,18 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -19,81 +26,249 @@ import (
 // grace period deliveries in progress get at shutdown.
 const graceMargin = time.Second
 
-// Manager runs the deliveries of every configured subscription and answers
-// the admin API's questions about them. It is safe for concurrent use.
+// ErrConflict is returned when a stream's ad-hoc subscription clashes with
+// a configured subscription or with an open ad-hoc one of the same name.
+var ErrConflict = errors.New("egress: subscription conflict")
+
+// Manager runs the deliveries of every configured subscription, opens the
+// app's streams, and answers the admin API's questions about them. It is
+// safe for concurrent use.
 type Manager struct {
-	dispatchers []*dispatcher
-	byName      map[string]*dispatcher
+	b          *broker.Client
+	seen       *dedup.Delivered
+	m          *metrics
+	log        *slog.Logger
+	configured []*subscription
+
+	mu     sync.Mutex
+	byName map[string]*subscription // configured, and ad-hoc while a stream is open on them
+}
+
+// subscription is one subscription in this sidecar: its consumer, its dead
+// letters, and the counts shared by everything delivering it here (its
+// webhook and its streams).
+type subscription struct {
+	sub         config.Subscription
+	cons        jetstream.Consumer // set before ready is closed
+	ready       chan struct{}      // closed once cons is in place, or consErr says why not
+	consErr     error
+	hook        *Webhook // nil: delivered to streams only
+	deadLetters *DeadLetters
+	adhoc       bool
+	streams     int // open streams; guarded by Manager.mu
+
+	inFlight                         atomic.Int64
+	delivered, retried, deadLettered atomic.Uint64
 }
 
 // NewManager creates (or updates) each subscription's durable consumer and
-// prepares its deliveries; Run starts them. Its metrics are registered on
-// reg.
+// prepares its deliveries; Run starts the webhooks and OpenStream opens
+// streams. Its metrics are registered on reg.
 func NewManager(ctx context.Context, subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
 	reg prometheus.Registerer, log *slog.Logger) (*Manager, error) {
-	m := &Manager{byName: map[string]*dispatcher{}}
+	m := &Manager{b: b, seen: seen, log: log, byName: map[string]*subscription{}}
 	mt, err := newMetrics(reg, m)
 	if err != nil {
 		return nil, err
 	}
+	m.m = mt
 	for _, sub := range subs {
-		hook, err := NewWebhook(sub)
-		if err != nil {
-			return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
+		s := &subscription{sub: sub, deadLetters: NewDeadLetters(b, sub), ready: make(chan struct{})}
+		if sub.Endpoint != "" {
+			if s.hook, err = NewWebhook(sub); err != nil {
+				return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
+			}
 		}
-		cons, err := ensureConsumer(ctx, b, sub)
-		if err != nil {
+		if s.cons, err = ensureConsumer(ctx, b, sub, 0); err != nil {
 			return nil, err
 		}
-		d := newDispatcher(sub, b, cons, hook, seen, mt, log)
-		m.dispatchers = append(m.dispatchers, d)
-		m.byName[sub.Name] = d
+		close(s.ready)
+		m.configured = append(m.configured, s)
+		m.byName[sub.Name] = s
 	}
 	return m, nil
 }
 
-// Run delivers every subscription's events until ctx ends, then stops as
-// each dispatcher does: no more fetching, fetched events handed back,
-// deliveries in progress finished within their attempt timeout.
+// Run delivers every subscription with an endpoint to its webhook until
+// ctx ends, then stops as each dispatcher does: no more fetching, fetched
+// events handed back, deliveries in progress finished within their attempt
+// timeout.
 func (m *Manager) Run(ctx context.Context) error {
 	var g errgroup.Group
-	for _, d := range m.dispatchers {
-		g.Go(func() error { return d.run(ctx, d.sub.Timeout+graceMargin) })
+	for _, s := range m.configured {
+		if s.hook == nil {
+			continue
+		}
+		g.Go(func() error {
+			defer s.hook.CloseIdleConnections()
+			return m.dispatcher(s, s.hook, s.sub.MaxInFlight).run(ctx, s.sub.Timeout+graceMargin)
+		})
 	}
 	return g.Wait()
 }
 
-// Ready returns nil when every subscription's consumer is in place.
+// dispatcher returns a dispatcher delivering s through del with at most
+// window deliveries at once.
+func (m *Manager) dispatcher(s *subscription, del deliverer, window int) *dispatcher {
+	return newDispatcher(s, window, m.b, del, m.seen, m.m, m.log)
+}
+
+// Ready returns nil when every configured subscription's consumer is in
+// place.
 func (m *Manager) Ready(ctx context.Context) error {
-	for _, d := range m.dispatchers {
-		if _, err := d.cons.Info(ctx); err != nil {
-			return fmt.Errorf("egress: consumer %q: %w", d.sub.Name, err)
+	for _, s := range m.configured {
+		if _, err := s.cons.Info(ctx); err != nil {
+			return fmt.Errorf("egress: consumer %q: %w", s.sub.Name, err)
 		}
 	}
 	return nil
 }
 
-// Stats returns every subscription's live state, in configuration order.
+// Stats returns every subscription's live state: the configured ones in
+// configuration order, then the ad-hoc ones with open streams by name.
 func (m *Manager) Stats(ctx context.Context) []Stats {
-	out := make([]Stats, len(m.dispatchers))
-	for i, d := range m.dispatchers {
-		out[i] = d.stats(ctx)
+	m.mu.Lock()
+	subs := slices.Clone(m.configured)
+	var adhoc []*subscription
+	streams := map[*subscription]int{}
+	for _, s := range m.byName {
+		streams[s] = s.streams
+		if s.adhoc {
+			adhoc = append(adhoc, s)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(adhoc, func(a, b *subscription) int { return strings.Compare(a.sub.Name, b.sub.Name) })
+	subs = append(subs, adhoc...)
+	out := make([]Stats, len(subs))
+	for i, s := range subs {
+		out[i] = s.stats(ctx, streams[s])
 	}
 	return out
 }
 
-// DeadLetters returns the named subscription's dead letters.
+// subscriptions returns the configured subscriptions and the open ad-hoc
+// ones.
+func (m *Manager) subscriptions() []*subscription {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := slices.Clone(m.configured)
+	for _, s := range m.byName {
+		if s.adhoc {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// DeadLetters returns the named subscription's dead letters: a configured
+// subscription's, or an ad-hoc one's while a stream is open on it.
 func (m *Manager) DeadLetters(name string) (*DeadLetters, error) {
-	d, ok := m.byName[name]
+	m.mu.Lock()
+	s, ok := m.byName[name]
+	m.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownSubscription, name)
 	}
-	return d.deadLetters, nil
+	return s.deadLetters, nil
+}
+
+// attach registers a stream on spec's subscription: the configured one of
+// that name, or the ad-hoc one spec defines, whose consumer it creates or
+// updates when no stream in this sidecar has it open.
+func (m *Manager) attach(ctx context.Context, spec StreamSpec) (*subscription, error) {
+	m.mu.Lock()
+	s, ok := m.byName[spec.Name]
+	switch {
+	case spec.AdHoc == nil && !ok:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrUnknownSubscription, spec.Name)
+	case spec.AdHoc == nil || (ok && s.adhoc && reflect.DeepEqual(s.sub, *spec.AdHoc)):
+		s.streams++
+		m.mu.Unlock()
+		return s, m.waitReady(ctx, s)
+	case ok && !s.adhoc:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q is a configured subscription; name it without a topic", ErrConflict, spec.Name)
+	case ok:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("%w: an ad-hoc subscription %q with other settings is open in this sidecar", ErrConflict, spec.Name)
+	}
+	// A new ad-hoc subscription: reserve the name while its consumer is made.
+	sub := *spec.AdHoc
+	s = &subscription{sub: sub, adhoc: true, deadLetters: NewDeadLetters(m.b, sub), streams: 1, ready: make(chan struct{})}
+	m.byName[sub.Name] = s
+	m.mu.Unlock()
+	s.cons, s.consErr = ensureConsumer(ctx, m.b, sub, adhocIdle)
+	close(s.ready)
+	return s, m.waitReady(ctx, s)
+}
+
+// waitReady waits until s's consumer is in place; on failure it detaches
+// the stream.
+func (m *Manager) waitReady(ctx context.Context, s *subscription) error {
+	select {
+	case <-s.ready:
+		if s.consErr == nil {
+			return nil
+		}
+		m.detach(s)
+		return s.consErr
+	case <-ctx.Done():
+		m.detach(s)
+		return fmt.Errorf("egress: subscription %q: %w", s.sub.Name, ctx.Err())
+	}
+}
+
+// detach ends a stream's registration; an ad-hoc subscription is
+// forgotten with its last stream.
+func (m *Manager) detach(s *subscription) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.streams--
+	if s.adhoc && s.streams == 0 {
+		delete(m.byName, s.sub.Name)
+	}
+}
+
+func (s *subscription) stats(ctx context.Context, streams int) Stats {
+	pending, _ := s.pending(ctx)
+	return Stats{
+		Name: s.sub.Name, Topic: s.sub.Topic, Endpoint: redact(s.sub.Endpoint), Streams: streams,
+		Pending: pending, InFlight: s.inFlight.Load(),
+		Delivered: s.delivered.Load(), Retried: s.retried.Load(), DeadLettered: s.deadLettered.Load(),
+	}
+}
+
+// consumer returns s's consumer, or nil while it is being made or when
+// making it failed.
+func (s *subscription) consumer() jetstream.Consumer {
+	select {
+	case <-s.ready:
+		return s.cons
+	default:
+		return nil
+	}
+}
+
+func (s *subscription) pending(ctx context.Context) (uint64, error) {
+	cons := s.consumer()
+	if cons == nil {
+		return 0, errors.New("egress: consumer not in place")
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.NumPending, nil
 }
 
 // redact drops the userinfo and query of an endpoint URL, which may hold
 // credentials.
 func redact(endpoint string) string {
+	if endpoint == "" {
+		return ""
+	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		return ""

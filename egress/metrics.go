@@ -66,9 +66,9 @@ func (pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- pendingDesc
 func (p pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), pendingTimeout)
 	defer cancel()
-	for _, d := range p.m.dispatchers {
-		if n, err := d.pending(ctx); err == nil {
-			ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n), d.sub.Name)
+	for _, s := range p.m.subscriptions() {
+		if n, err := s.pending(ctx); err == nil {
+			ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(n), s.sub.Name)
 		}
 	}
 }

@@ -45,7 +45,12 @@ func Decide(status int, header http.Header, err error, attempt int, r config.Ret
 	if errors.Is(err, context.Canceled) {
 		return Outcome{Kind: Retry, Reason: reasonCancelled}
 	}
-	o := decideAnswer(status, header, err, attempt, r, rnd)
+	return limitAttempts(decideAnswer(status, header, err, attempt, r, rnd), attempt, r)
+}
+
+// limitAttempts turns a Retry at the last attempt into Dead with the reason
+// "gave up after N attempts: <reason>".
+func limitAttempts(o Outcome, attempt int, r config.Retry) Outcome {
 	if o.Kind == Retry && attempt >= r.MaxAttempts {
 		return Outcome{
 			Kind:   Dead,

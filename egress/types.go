@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -56,6 +57,12 @@ type Delivery struct {
 	Attempt int
 }
 
+// deliverer makes delivery attempts: a Webhook, or a Stream. Attempt must
+// return when ctx ends (a Retry with Reason "cancelled" and Delay 0).
+type deliverer interface {
+	Attempt(ctx context.Context, d Delivery) Outcome
+}
+
 // ErrUnknownSubscription is returned for a subscription name that is not
 // configured.
 var ErrUnknownSubscription = errors.New("egress: unknown subscription")
@@ -65,8 +72,11 @@ type Stats struct {
 	Name string `json:"name"`
 	// Topic is the subscription's topic pattern.
 	Topic string `json:"topic"`
-	// Endpoint is the webhook URL without userinfo or query.
-	Endpoint string `json:"endpoint"`
+	// Endpoint is the webhook URL without userinfo or query; empty when
+	// only gRPC streams receive the events.
+	Endpoint string `json:"endpoint,omitempty"`
+	// Streams counts the gRPC Subscribe streams open on it in this sidecar.
+	Streams int `json:"streams"`
 	// Pending counts events stored but not yet delivered to any sidecar.
 	Pending uint64 `json:"pending"`
 	// InFlight counts this sidecar's deliveries in progress.

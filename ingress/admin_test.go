@@ -40,6 +40,10 @@ func (s *testSubs) Stats(context.Context) []egress.Stats {
 	return out
 }
 
+func (*testSubs) OpenStream(context.Context, egress.StreamSpec) (*egress.Stream, error) {
+	return nil, egress.ErrUnknownSubscription
+}
+
 func (s *testSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
 	for _, sub := range s.subs {
 		if sub.Name == name {

@@ -112,11 +112,6 @@ func (g *grpcAPI) PublishBatch(ctx context.Context, req *eventsidecarv1.PublishB
 	return resp, nil
 }
 
-// Subscribe is not implemented yet.
-func (g *grpcAPI) Subscribe(grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]) error {
-	return status.Error(codes.Unimplemented, "Subscribe is not implemented yet")
-}
-
 // storeGRPC holds size bytes of the in-flight budget, converts the events
 // and stores them; errors are gRPC statuses.
 func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEvent, size int) ([]Result, error) {

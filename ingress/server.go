@@ -29,7 +29,7 @@ type Publisher interface {
 	Publish(ctx context.Context, msgs []broker.Message) []broker.Receipt
 }
 
-// Subscriptions is what the admin API needs from delivery;
+// Subscriptions is what the admin API and gRPC Subscribe need from delivery;
 // *egress.Manager satisfies it. It must be safe for concurrent use.
 type Subscriptions interface {
 	// Stats returns every subscription's live state, in configuration order.
@@ -37,6 +37,8 @@ type Subscriptions interface {
 	// DeadLetters returns the named subscription's dead letters, or an
 	// error wrapping egress.ErrUnknownSubscription.
 	DeadLetters(name string) (*egress.DeadLetters, error)
+	// OpenStream opens a gRPC Subscribe stream's delivery.
+	OpenStream(ctx context.Context, spec egress.StreamSpec) (*egress.Stream, error)
 }
 
 // ReadyFunc reports nil when the sidecar can serve, or why it cannot.

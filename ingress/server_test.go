@@ -25,6 +25,8 @@ type harness struct {
 	broker *broker.Client
 	api    *Server
 	srv    *httptest.Server
+	// grpcAddr is where serveGRPC serves.
+	grpcAddr string
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {

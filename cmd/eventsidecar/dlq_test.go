@@ -102,6 +102,10 @@ func (s dlqSubs) Stats(context.Context) []egress.Stats {
 	return []egress.Stats{{Name: s.sub.Name, Topic: s.sub.Topic, Endpoint: s.sub.Endpoint}}
 }
 
+func (dlqSubs) OpenStream(context.Context, egress.StreamSpec) (*egress.Stream, error) {
+	return nil, egress.ErrUnknownSubscription
+}
+
 func (s dlqSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
 	if name != s.sub.Name {
 		return nil, fmt.Errorf("%w: %q", egress.ErrUnknownSubscription, name)

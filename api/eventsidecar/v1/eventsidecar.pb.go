@@ -339,7 +339,7 @@ func (x *PublishResult) GetDuplicate() bool {
 }
 
 // SubscribeRequest is what the app sends on a Subscribe stream: first a
-// start, then one answer per delivery. Draft: may change.
+// start, then one answer per delivery, in any order.
 type SubscribeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Request:
@@ -454,21 +454,94 @@ func (*SubscribeRequest_Retry_) isSubscribeRequest_Request() {}
 
 func (*SubscribeRequest_Reject_) isSubscribeRequest_Request() {}
 
-// SubscribeResponse is one delivery. Draft: may change.
+// RetryPolicy is a subscription's retry policy; a field left 0 takes its
+// default (8 attempts, 200ms, 30s, 2.0).
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_attempts counts every attempt, the first included.
+	MaxAttempts    uint32               `protobuf:"varint,1,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	InitialBackoff *durationpb.Duration `protobuf:"bytes,2,opt,name=initial_backoff,json=initialBackoff,proto3" json:"initial_backoff,omitempty"`
+	MaxBackoff     *durationpb.Duration `protobuf:"bytes,3,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`
+	// multiplier grows the backoff exponentially, with full jitter.
+	Multiplier    float64 `protobuf:"fixed64,4,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetryPolicy) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetInitialBackoff() *durationpb.Duration {
+	if x != nil {
+		return x.InitialBackoff
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetMaxBackoff() *durationpb.Duration {
+	if x != nil {
+		return x.MaxBackoff
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetMultiplier() float64 {
+	if x != nil {
+		return x.Multiplier
+	}
+	return 0
+}
+
+// SubscribeResponse is what the sidecar sends on a Subscribe stream: first
+// Started, then deliveries.
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// delivery_id names this delivery in the app's answer.
-	DeliveryId string         `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
-	Event      *pb.CloudEvent `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
-	// attempt counts deliveries of this event, from 1.
-	Attempt       uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// Types that are valid to be assigned to Response:
+	//
+	//	*SubscribeResponse_Started_
+	//	*SubscribeResponse_Delivery_
+	Response      isSubscribeResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[6]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +553,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[6]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,50 +566,88 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP(), []int{6}
+	return file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *SubscribeResponse) GetDeliveryId() string {
+func (x *SubscribeResponse) GetResponse() isSubscribeResponse_Response {
 	if x != nil {
-		return x.DeliveryId
-	}
-	return ""
-}
-
-func (x *SubscribeResponse) GetEvent() *pb.CloudEvent {
-	if x != nil {
-		return x.Event
+		return x.Response
 	}
 	return nil
 }
 
-func (x *SubscribeResponse) GetAttempt() uint32 {
+func (x *SubscribeResponse) GetStarted() *SubscribeResponse_Started {
 	if x != nil {
-		return x.Attempt
+		if x, ok := x.Response.(*SubscribeResponse_Started_); ok {
+			return x.Started
+		}
 	}
-	return 0
+	return nil
 }
 
-// Start opens the stream: either a configured subscription by name, or an
-// ad-hoc one on a topic.
+func (x *SubscribeResponse) GetDelivery() *SubscribeResponse_Delivery {
+	if x != nil {
+		if x, ok := x.Response.(*SubscribeResponse_Delivery_); ok {
+			return x.Delivery
+		}
+	}
+	return nil
+}
+
+type isSubscribeResponse_Response interface {
+	isSubscribeResponse_Response()
+}
+
+type SubscribeResponse_Started_ struct {
+	Started *SubscribeResponse_Started `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
+}
+
+type SubscribeResponse_Delivery_ struct {
+	Delivery *SubscribeResponse_Delivery `protobuf:"bytes,2,opt,name=delivery,proto3,oneof"`
+}
+
+func (*SubscribeResponse_Started_) isSubscribeResponse_Response() {}
+
+func (*SubscribeResponse_Delivery_) isSubscribeResponse_Response() {}
+
+// Start opens the stream on a subscription: a configured one (only
+// subscription and max_in_flight are set), or an ad-hoc one (topic is
+// set). An ad-hoc subscription is durable under its name like a
+// configured one: streams that start it with the same settings share its
+// events, and its events wait for a stream for up to 24 hours after the
+// last stream on it closed. Unset fields take the defaults of a
+// configured subscription.
 type SubscribeRequest_Start struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// subscription names a configured subscription; when set, topic and
-	// types are not used.
+	// subscription is the subscription's name (A-Z, a-z, 0-9, "_", "-").
+	// Required.
 	Subscription string `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
 	// topic is an ad-hoc subscription's topic pattern (NATS wildcards).
 	Topic string `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
-	// types, when not empty, are the event types delivered.
+	// types, when not empty, are the event types an ad-hoc subscription
+	// delivers.
 	Types []string `protobuf:"bytes,3,rep,name=types,proto3" json:"types,omitempty"`
-	// max_in_flight bounds the deliveries not yet answered (0: the default).
-	MaxInFlight   uint32 `protobuf:"varint,4,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// max_in_flight bounds this stream's unanswered deliveries (0: the
+	// subscription's max_in_flight; at most 1024).
+	MaxInFlight uint32 `protobuf:"varint,4,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// retry is an ad-hoc subscription's retry policy.
+	Retry *RetryPolicy `protobuf:"bytes,5,opt,name=retry,proto3" json:"retry,omitempty"`
+	// dead_letter_topic receives an ad-hoc subscription's dead letters
+	// ("": "deadletter.<subscription>").
+	DeadLetterTopic string `protobuf:"bytes,6,opt,name=dead_letter_topic,json=deadLetterTopic,proto3" json:"dead_letter_topic,omitempty"`
+	// ordered_by_key delivers an ad-hoc subscription's events with the same
+	// partitionkey one at a time, in order.
+	OrderedByKey bool `protobuf:"varint,7,opt,name=ordered_by_key,json=orderedByKey,proto3" json:"ordered_by_key,omitempty"`
+	// timeout is how long an ad-hoc subscription's delivery waits for its
+	// answer before it counts as a failed attempt (0: 10s).
+	Timeout       *durationpb.Duration `protobuf:"bytes,8,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SubscribeRequest_Start) Reset() {
 	*x = SubscribeRequest_Start{}
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[7]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +659,7 @@ func (x *SubscribeRequest_Start) String() string {
 func (*SubscribeRequest_Start) ProtoMessage() {}
 
 func (x *SubscribeRequest_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[7]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +703,35 @@ func (x *SubscribeRequest_Start) GetMaxInFlight() uint32 {
 	return 0
 }
 
-// Ack says the delivery was processed.
+func (x *SubscribeRequest_Start) GetRetry() *RetryPolicy {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *SubscribeRequest_Start) GetDeadLetterTopic() string {
+	if x != nil {
+		return x.DeadLetterTopic
+	}
+	return ""
+}
+
+func (x *SubscribeRequest_Start) GetOrderedByKey() bool {
+	if x != nil {
+		return x.OrderedByKey
+	}
+	return false
+}
+
+func (x *SubscribeRequest_Start) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+// Ack says the delivery was processed: it is acknowledged to the broker.
 type SubscribeRequest_Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeliveryId    string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
@@ -602,7 +741,7 @@ type SubscribeRequest_Ack struct {
 
 func (x *SubscribeRequest_Ack) Reset() {
 	*x = SubscribeRequest_Ack{}
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[8]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +753,7 @@ func (x *SubscribeRequest_Ack) String() string {
 func (*SubscribeRequest_Ack) ProtoMessage() {}
 
 func (x *SubscribeRequest_Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[8]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +777,8 @@ func (x *SubscribeRequest_Ack) GetDeliveryId() string {
 }
 
 // Retry asks for the delivery again after delay (0: the subscription's
-// backoff), subject to the retry and dead-letter rules.
+// backoff; at most its max_backoff). At the last attempt the event is
+// dead-lettered instead.
 type SubscribeRequest_Retry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeliveryId    string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
@@ -649,7 +789,7 @@ type SubscribeRequest_Retry struct {
 
 func (x *SubscribeRequest_Retry) Reset() {
 	*x = SubscribeRequest_Retry{}
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[9]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +801,7 @@ func (x *SubscribeRequest_Retry) String() string {
 func (*SubscribeRequest_Retry) ProtoMessage() {}
 
 func (x *SubscribeRequest_Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[9]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +831,7 @@ func (x *SubscribeRequest_Retry) GetDelay() *durationpb.Duration {
 	return nil
 }
 
-// Reject sends the delivery to the dead letters now.
+// Reject dead-letters the delivery now, with reason as its dlqreason.
 type SubscribeRequest_Reject struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeliveryId    string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
@@ -702,7 +842,7 @@ type SubscribeRequest_Reject struct {
 
 func (x *SubscribeRequest_Reject) Reset() {
 	*x = SubscribeRequest_Reject{}
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[10]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +854,7 @@ func (x *SubscribeRequest_Reject) String() string {
 func (*SubscribeRequest_Reject) ProtoMessage() {}
 
 func (x *SubscribeRequest_Reject) ProtoReflect() protoreflect.Message {
-	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[10]
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,6 +884,127 @@ func (x *SubscribeRequest_Reject) GetReason() string {
 	return ""
 }
 
+// Started says the subscription is in place: events stored from now on
+// reach the stream.
+type SubscribeResponse_Started struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Subscription string                 `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	// max_in_flight is this stream's bound on unanswered deliveries.
+	MaxInFlight   uint32 `protobuf:"varint,2,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse_Started) Reset() {
+	*x = SubscribeResponse_Started{}
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse_Started) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse_Started) ProtoMessage() {}
+
+func (x *SubscribeResponse_Started) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse_Started.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse_Started) Descriptor() ([]byte, []int) {
+	return file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP(), []int{7, 0}
+}
+
+func (x *SubscribeResponse_Started) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *SubscribeResponse_Started) GetMaxInFlight() uint32 {
+	if x != nil {
+		return x.MaxInFlight
+	}
+	return 0
+}
+
+// Delivery is one attempt to deliver one event; answer it by delivery_id.
+type SubscribeResponse_Delivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// delivery_id names this delivery in the app's answer.
+	DeliveryId string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	// event is the stored event. Its traceparent (and tracestate)
+	// attributes are the delivery's trace context, a child of the
+	// publisher's.
+	Event *pb.CloudEvent `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// attempt counts the attempts to deliver this event, from 1.
+	Attempt       uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribeResponse_Delivery) Reset() {
+	*x = SubscribeResponse_Delivery{}
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribeResponse_Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribeResponse_Delivery) ProtoMessage() {}
+
+func (x *SubscribeResponse_Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_eventsidecar_v1_eventsidecar_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribeResponse_Delivery.ProtoReflect.Descriptor instead.
+func (*SubscribeResponse_Delivery) Descriptor() ([]byte, []int) {
+	return file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP(), []int{7, 1}
+}
+
+func (x *SubscribeResponse_Delivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *SubscribeResponse_Delivery) GetEvent() *pb.CloudEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *SubscribeResponse_Delivery) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
 var File_eventsidecar_v1_eventsidecar_proto protoreflect.FileDescriptor
 
 const file_eventsidecar_v1_eventsidecar_proto_rawDesc = "" +
@@ -768,17 +1029,21 @@ const file_eventsidecar_v1_eventsidecar_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x12\x1c\n" +
-	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\xe1\x04\n" +
+	"\tduplicate\x18\x04 \x01(\bR\tduplicate\"\x9d\x06\n" +
 	"\x10SubscribeRequest\x12?\n" +
 	"\x05start\x18\x01 \x01(\v2'.eventsidecar.v1.SubscribeRequest.StartH\x00R\x05start\x129\n" +
 	"\x03ack\x18\x02 \x01(\v2%.eventsidecar.v1.SubscribeRequest.AckH\x00R\x03ack\x12?\n" +
 	"\x05retry\x18\x03 \x01(\v2'.eventsidecar.v1.SubscribeRequest.RetryH\x00R\x05retry\x12B\n" +
-	"\x06reject\x18\x04 \x01(\v2(.eventsidecar.v1.SubscribeRequest.RejectH\x00R\x06reject\x1a{\n" +
+	"\x06reject\x18\x04 \x01(\v2(.eventsidecar.v1.SubscribeRequest.RejectH\x00R\x06reject\x1a\xb6\x02\n" +
 	"\x05Start\x12\"\n" +
 	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12\x14\n" +
 	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x14\n" +
 	"\x05types\x18\x03 \x03(\tR\x05types\x12\"\n" +
-	"\rmax_in_flight\x18\x04 \x01(\rR\vmaxInFlight\x1a&\n" +
+	"\rmax_in_flight\x18\x04 \x01(\rR\vmaxInFlight\x122\n" +
+	"\x05retry\x18\x05 \x01(\v2\x1c.eventsidecar.v1.RetryPolicyR\x05retry\x12*\n" +
+	"\x11dead_letter_topic\x18\x06 \x01(\tR\x0fdeadLetterTopic\x12$\n" +
+	"\x0eordered_by_key\x18\a \x01(\bR\forderedByKey\x123\n" +
+	"\atimeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\atimeout\x1a&\n" +
 	"\x03Ack\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x1aY\n" +
@@ -790,12 +1055,28 @@ const file_eventsidecar_v1_eventsidecar_proto_rawDesc = "" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reasonB\t\n" +
-	"\arequest\"\x83\x01\n" +
-	"\x11SubscribeResponse\x12\x1f\n" +
+	"\arequest\"\xd0\x01\n" +
+	"\vRetryPolicy\x12!\n" +
+	"\fmax_attempts\x18\x01 \x01(\rR\vmaxAttempts\x12B\n" +
+	"\x0finitial_backoff\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0einitialBackoff\x12:\n" +
+	"\vmax_backoff\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"maxBackoff\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\x04 \x01(\x01R\n" +
+	"multiplier\"\x81\x03\n" +
+	"\x11SubscribeResponse\x12F\n" +
+	"\astarted\x18\x01 \x01(\v2*.eventsidecar.v1.SubscribeResponse.StartedH\x00R\astarted\x12I\n" +
+	"\bdelivery\x18\x02 \x01(\v2+.eventsidecar.v1.SubscribeResponse.DeliveryH\x00R\bdelivery\x1aQ\n" +
+	"\aStarted\x12\"\n" +
+	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12\"\n" +
+	"\rmax_in_flight\x18\x02 \x01(\rR\vmaxInFlight\x1az\n" +
+	"\bDelivery\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x123\n" +
 	"\x05event\x18\x02 \x01(\v2\x1d.io.cloudevents.v1.CloudEventR\x05event\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\rR\aattempt2\x91\x02\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattemptB\n" +
+	"\n" +
+	"\bresponse2\x91\x02\n" +
 	"\fEventSidecar\x12L\n" +
 	"\aPublish\x12\x1f.eventsidecar.v1.PublishRequest\x1a .eventsidecar.v1.PublishResponse\x12[\n" +
 	"\fPublishBatch\x12$.eventsidecar.v1.PublishBatchRequest\x1a%.eventsidecar.v1.PublishBatchResponse\x12V\n" +
@@ -813,43 +1094,52 @@ func file_eventsidecar_v1_eventsidecar_proto_rawDescGZIP() []byte {
 	return file_eventsidecar_v1_eventsidecar_proto_rawDescData
 }
 
-var file_eventsidecar_v1_eventsidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_eventsidecar_v1_eventsidecar_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_eventsidecar_v1_eventsidecar_proto_goTypes = []any{
-	(*PublishRequest)(nil),          // 0: eventsidecar.v1.PublishRequest
-	(*PublishResponse)(nil),         // 1: eventsidecar.v1.PublishResponse
-	(*PublishBatchRequest)(nil),     // 2: eventsidecar.v1.PublishBatchRequest
-	(*PublishBatchResponse)(nil),    // 3: eventsidecar.v1.PublishBatchResponse
-	(*PublishResult)(nil),           // 4: eventsidecar.v1.PublishResult
-	(*SubscribeRequest)(nil),        // 5: eventsidecar.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),       // 6: eventsidecar.v1.SubscribeResponse
-	(*SubscribeRequest_Start)(nil),  // 7: eventsidecar.v1.SubscribeRequest.Start
-	(*SubscribeRequest_Ack)(nil),    // 8: eventsidecar.v1.SubscribeRequest.Ack
-	(*SubscribeRequest_Retry)(nil),  // 9: eventsidecar.v1.SubscribeRequest.Retry
-	(*SubscribeRequest_Reject)(nil), // 10: eventsidecar.v1.SubscribeRequest.Reject
-	(*pb.CloudEvent)(nil),           // 11: io.cloudevents.v1.CloudEvent
-	(*durationpb.Duration)(nil),     // 12: google.protobuf.Duration
+	(*PublishRequest)(nil),             // 0: eventsidecar.v1.PublishRequest
+	(*PublishResponse)(nil),            // 1: eventsidecar.v1.PublishResponse
+	(*PublishBatchRequest)(nil),        // 2: eventsidecar.v1.PublishBatchRequest
+	(*PublishBatchResponse)(nil),       // 3: eventsidecar.v1.PublishBatchResponse
+	(*PublishResult)(nil),              // 4: eventsidecar.v1.PublishResult
+	(*SubscribeRequest)(nil),           // 5: eventsidecar.v1.SubscribeRequest
+	(*RetryPolicy)(nil),                // 6: eventsidecar.v1.RetryPolicy
+	(*SubscribeResponse)(nil),          // 7: eventsidecar.v1.SubscribeResponse
+	(*SubscribeRequest_Start)(nil),     // 8: eventsidecar.v1.SubscribeRequest.Start
+	(*SubscribeRequest_Ack)(nil),       // 9: eventsidecar.v1.SubscribeRequest.Ack
+	(*SubscribeRequest_Retry)(nil),     // 10: eventsidecar.v1.SubscribeRequest.Retry
+	(*SubscribeRequest_Reject)(nil),    // 11: eventsidecar.v1.SubscribeRequest.Reject
+	(*SubscribeResponse_Started)(nil),  // 12: eventsidecar.v1.SubscribeResponse.Started
+	(*SubscribeResponse_Delivery)(nil), // 13: eventsidecar.v1.SubscribeResponse.Delivery
+	(*pb.CloudEvent)(nil),              // 14: io.cloudevents.v1.CloudEvent
+	(*durationpb.Duration)(nil),        // 15: google.protobuf.Duration
 }
 var file_eventsidecar_v1_eventsidecar_proto_depIdxs = []int32{
-	11, // 0: eventsidecar.v1.PublishRequest.event:type_name -> io.cloudevents.v1.CloudEvent
-	11, // 1: eventsidecar.v1.PublishBatchRequest.events:type_name -> io.cloudevents.v1.CloudEvent
+	14, // 0: eventsidecar.v1.PublishRequest.event:type_name -> io.cloudevents.v1.CloudEvent
+	14, // 1: eventsidecar.v1.PublishBatchRequest.events:type_name -> io.cloudevents.v1.CloudEvent
 	4,  // 2: eventsidecar.v1.PublishBatchResponse.results:type_name -> eventsidecar.v1.PublishResult
-	7,  // 3: eventsidecar.v1.SubscribeRequest.start:type_name -> eventsidecar.v1.SubscribeRequest.Start
-	8,  // 4: eventsidecar.v1.SubscribeRequest.ack:type_name -> eventsidecar.v1.SubscribeRequest.Ack
-	9,  // 5: eventsidecar.v1.SubscribeRequest.retry:type_name -> eventsidecar.v1.SubscribeRequest.Retry
-	10, // 6: eventsidecar.v1.SubscribeRequest.reject:type_name -> eventsidecar.v1.SubscribeRequest.Reject
-	11, // 7: eventsidecar.v1.SubscribeResponse.event:type_name -> io.cloudevents.v1.CloudEvent
-	12, // 8: eventsidecar.v1.SubscribeRequest.Retry.delay:type_name -> google.protobuf.Duration
-	0,  // 9: eventsidecar.v1.EventSidecar.Publish:input_type -> eventsidecar.v1.PublishRequest
-	2,  // 10: eventsidecar.v1.EventSidecar.PublishBatch:input_type -> eventsidecar.v1.PublishBatchRequest
-	5,  // 11: eventsidecar.v1.EventSidecar.Subscribe:input_type -> eventsidecar.v1.SubscribeRequest
-	1,  // 12: eventsidecar.v1.EventSidecar.Publish:output_type -> eventsidecar.v1.PublishResponse
-	3,  // 13: eventsidecar.v1.EventSidecar.PublishBatch:output_type -> eventsidecar.v1.PublishBatchResponse
-	6,  // 14: eventsidecar.v1.EventSidecar.Subscribe:output_type -> eventsidecar.v1.SubscribeResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 3: eventsidecar.v1.SubscribeRequest.start:type_name -> eventsidecar.v1.SubscribeRequest.Start
+	9,  // 4: eventsidecar.v1.SubscribeRequest.ack:type_name -> eventsidecar.v1.SubscribeRequest.Ack
+	10, // 5: eventsidecar.v1.SubscribeRequest.retry:type_name -> eventsidecar.v1.SubscribeRequest.Retry
+	11, // 6: eventsidecar.v1.SubscribeRequest.reject:type_name -> eventsidecar.v1.SubscribeRequest.Reject
+	15, // 7: eventsidecar.v1.RetryPolicy.initial_backoff:type_name -> google.protobuf.Duration
+	15, // 8: eventsidecar.v1.RetryPolicy.max_backoff:type_name -> google.protobuf.Duration
+	12, // 9: eventsidecar.v1.SubscribeResponse.started:type_name -> eventsidecar.v1.SubscribeResponse.Started
+	13, // 10: eventsidecar.v1.SubscribeResponse.delivery:type_name -> eventsidecar.v1.SubscribeResponse.Delivery
+	6,  // 11: eventsidecar.v1.SubscribeRequest.Start.retry:type_name -> eventsidecar.v1.RetryPolicy
+	15, // 12: eventsidecar.v1.SubscribeRequest.Start.timeout:type_name -> google.protobuf.Duration
+	15, // 13: eventsidecar.v1.SubscribeRequest.Retry.delay:type_name -> google.protobuf.Duration
+	14, // 14: eventsidecar.v1.SubscribeResponse.Delivery.event:type_name -> io.cloudevents.v1.CloudEvent
+	0,  // 15: eventsidecar.v1.EventSidecar.Publish:input_type -> eventsidecar.v1.PublishRequest
+	2,  // 16: eventsidecar.v1.EventSidecar.PublishBatch:input_type -> eventsidecar.v1.PublishBatchRequest
+	5,  // 17: eventsidecar.v1.EventSidecar.Subscribe:input_type -> eventsidecar.v1.SubscribeRequest
+	1,  // 18: eventsidecar.v1.EventSidecar.Publish:output_type -> eventsidecar.v1.PublishResponse
+	3,  // 19: eventsidecar.v1.EventSidecar.PublishBatch:output_type -> eventsidecar.v1.PublishBatchResponse
+	7,  // 20: eventsidecar.v1.EventSidecar.Subscribe:output_type -> eventsidecar.v1.SubscribeResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_eventsidecar_v1_eventsidecar_proto_init() }
@@ -863,13 +1153,17 @@ func file_eventsidecar_v1_eventsidecar_proto_init() {
 		(*SubscribeRequest_Retry_)(nil),
 		(*SubscribeRequest_Reject_)(nil),
 	}
+	file_eventsidecar_v1_eventsidecar_proto_msgTypes[7].OneofWrappers = []any{
+		(*SubscribeResponse_Started_)(nil),
+		(*SubscribeResponse_Delivery_)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_eventsidecar_v1_eventsidecar_proto_rawDesc), len(file_eventsidecar_v1_eventsidecar_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

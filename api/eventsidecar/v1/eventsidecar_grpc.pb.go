@@ -42,8 +42,13 @@ type EventSidecarClient interface {
 	// invalid nothing is stored. Results are in the order of the events.
 	PublishBatch(ctx context.Context, in *PublishBatchRequest, opts ...grpc.CallOption) (*PublishBatchResponse, error)
 	// Subscribe receives a subscription's deliveries and answers each with
-	// ack, retry or reject. Draft: not implemented yet (UNIMPLEMENTED); its
-	// messages may change.
+	// ack, retry or reject, under the retry and dead-letter rules of webhook
+	// delivery. The app sends a Start first; the sidecar answers Started once
+	// the subscription is in place, then sends deliveries, never more than
+	// max_in_flight unanswered. Streams on the same subscription (in one or
+	// several sidecars, and the subscription's webhook if it has one) share
+	// its events. When the stream ends, its unanswered deliveries go back to
+	// the broker at once.
 	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SubscribeRequest, SubscribeResponse], error)
 }
 
@@ -102,8 +107,13 @@ type EventSidecarServer interface {
 	// invalid nothing is stored. Results are in the order of the events.
 	PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error)
 	// Subscribe receives a subscription's deliveries and answers each with
-	// ack, retry or reject. Draft: not implemented yet (UNIMPLEMENTED); its
-	// messages may change.
+	// ack, retry or reject, under the retry and dead-letter rules of webhook
+	// delivery. The app sends a Start first; the sidecar answers Started once
+	// the subscription is in place, then sends deliveries, never more than
+	// max_in_flight unanswered. Streams on the same subscription (in one or
+	// several sidecars, and the subscription's webhook if it has one) share
+	// its events. When the stream ends, its unanswered deliveries go back to
+	// the broker at once.
 	Subscribe(grpc.BidiStreamingServer[SubscribeRequest, SubscribeResponse]) error
 	mustEmbedUnimplementedEventSidecarServer()
 }
