@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -68,17 +69,21 @@ type dispatcher struct {
 	parkedMu sync.Mutex
 	parked   map[*item]struct{} // waiting in memory (behind their key, or to retry): kept alive with InProgress
 
+	pinMu    sync.Mutex
+	pin      string          // the priority group pin of the last event fetched (ordered subscriptions)
+	returned []jetstream.Msg // ordered subscriptions: events to hand back once stopped
+
 	work sync.WaitGroup
 }
 
-// newDispatcher returns a dispatcher delivering s's events through del,
-// at most window at once. s's consumer must be in place.
-func newDispatcher(s *subscription, window int, b *broker.Client, del deliverer,
+// newDispatcher returns a dispatcher delivering s's events from cons (a
+// handle on s's consumer) through del, at most window at once.
+func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *broker.Client, del deliverer,
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
 	sub := s.sub
 	sub.MaxInFlight = window
 	d := &dispatcher{
-		s: s, sub: sub, b: b, cons: s.cons, del: del, seen: seen, m: m,
+		s: s, sub: sub, b: b, cons: cons, del: del, seen: seen, m: m,
 		log:            log.With("subscription", sub.Name),
 		slots:          make(chan struct{}, window),
 		reservedPrefix: b.Subject("_"),
@@ -117,8 +122,93 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
 		cancelWork()
 		<-done
 	}
+	d.unpin()
+	d.handBack()
 	return nil
 }
+
+// giveBack hands an event back to the broker at stop. An ordered
+// subscription's events are held until every event is settled and the pin
+// is released, and then handed back in stream order (handBack): the broker
+// redelivers them in the order they were handed back. (Handed back while
+// the pin is still held, they would wait in the broker's redelivery queue,
+// which nats-server rotates while no pull request may take them.)
+func (d *dispatcher) giveBack(msg jetstream.Msg) {
+	if d.keys == nil {
+		d.nak(msg, 0)
+		return
+	}
+	d.pinMu.Lock()
+	d.returned = append(d.returned, msg)
+	d.pinMu.Unlock()
+}
+
+// handBack hands back the events giveBack held, in stream order.
+func (d *dispatcher) handBack() {
+	d.pinMu.Lock()
+	returned := d.returned
+	d.returned = nil
+	d.pinMu.Unlock()
+	slices.SortFunc(returned, func(a, b jetstream.Msg) int { return cmp.Compare(streamSeq(a), streamSeq(b)) })
+	for _, msg := range returned {
+		d.nak(msg, 0)
+	}
+}
+
+// streamSeq is msg's stream sequence, 0 when unknown.
+func streamSeq(msg jetstream.Msg) uint64 {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0
+	}
+	return meta.Sequence.Stream
+}
+
+// unpinTimeout bounds the broker calls of unpin.
+const unpinTimeout = 2 * time.Second
+
+// unpin hands an ordered subscription on at once when this dispatcher,
+// now stopped with its events settled or held for handBack, is the pinned
+// one; otherwise the broker would wait for the pin's TTL (the ack wait)
+// before another sidecar or stream gets the events.
+func (d *dispatcher) unpin() {
+	d.pinMu.Lock()
+	pin := d.pin
+	d.pinMu.Unlock()
+	if pin == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), unpinTimeout)
+	defer cancel()
+	info, err := d.cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group != orderedGroup || g.PinnedClientID != pin {
+			continue
+		}
+		stream, err := d.b.JetStream().Stream(ctx, d.b.Stream())
+		if err == nil {
+			err = stream.UnpinConsumer(ctx, d.sub.Name, orderedGroup)
+		}
+		if err != nil {
+			d.log.Warn("could not hand the ordered subscription on; another takes it after the ack wait", "error", err)
+		}
+	}
+}
+
+// notePin remembers the priority group pin msg was delivered under.
+func (d *dispatcher) notePin(msg jetstream.Msg) {
+	if id := msg.Headers().Get(pinHeader); id != "" {
+		d.pinMu.Lock()
+		d.pin = id
+		d.pinMu.Unlock()
+	}
+}
+
+// pinHeader carries the pin of a message pulled in a pinned priority group.
+const pinHeader = "Nats-Pin-Id"
 
 // fetch takes events from the consumer while a slot is free, and starts a
 // delivery for each, until the iterator is drained after stop.
@@ -145,7 +235,7 @@ func (d *dispatcher) fetch(stop, work context.Context, it jetstream.MessagesCont
 			continue
 		case stop.Err() != nil:
 			<-d.slots
-			d.nak(msg, 0)
+			d.giveBack(msg)
 			continue
 		}
 		d.start(stop, work, msg)
@@ -158,7 +248,7 @@ func (d *dispatcher) nakRest(it jetstream.MessagesContext) {
 		if err != nil {
 			return
 		}
-		d.nak(msg, 0)
+		d.giveBack(msg)
 	}
 }
 
@@ -200,6 +290,7 @@ func (d *dispatcher) start(stop, work context.Context, msg jetstream.Msg) {
 		})
 		return
 	}
+	d.notePin(msg)
 	it, ok := d.admit(msg, received)
 	switch {
 	case !ok:
@@ -231,7 +322,7 @@ func (d *dispatcher) runKey(stop, work context.Context, it *item, l *lease) {
 	for ; it != nil; it = d.keys.next(key) {
 		d.unpark(it)
 		if stop.Err() != nil {
-			d.nak(it.msg, 0)
+			d.giveBack(it.msg)
 			continue
 		}
 		d.process(stop, work, it, l)
@@ -301,7 +392,7 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 		}
 		d.noteRetry(ctx, it, o)
 		if !d.waitInPlace(stop, it, o.Delay, l) {
-			d.nak(it.msg, 0)
+			d.giveBack(it.msg)
 			return
 		}
 		it.attempt++

@@ -101,16 +101,29 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		g.Go(func() error {
 			defer s.hook.CloseIdleConnections()
-			return m.dispatcher(s, s.hook, s.sub.MaxInFlight).run(ctx, s.sub.Timeout+graceMargin)
+			d, err := m.dispatcher(ctx, s, s.hook, s.sub.MaxInFlight)
+			if err != nil {
+				return err
+			}
+			return d.run(ctx, s.sub.Timeout+graceMargin)
 		})
 	}
 	return g.Wait()
 }
 
 // dispatcher returns a dispatcher delivering s through del with at most
-// window deliveries at once.
-func (m *Manager) dispatcher(s *subscription, del deliverer, window int) *dispatcher {
-	return newDispatcher(s, window, m.b, del, m.seen, m.m, m.log)
+// window deliveries at once. A dispatcher of an ordered subscription gets
+// a consumer handle of its own: nats.go keeps the pin of a priority group
+// in the handle, and two dispatchers sharing one would both be pinned.
+func (m *Manager) dispatcher(ctx context.Context, s *subscription, del deliverer, window int) (*dispatcher, error) {
+	cons := s.cons
+	if s.sub.OrderedByKey {
+		var err error
+		if cons, err = m.b.JetStream().Consumer(ctx, m.b.Stream(), s.sub.Name); err != nil {
+			return nil, fmt.Errorf("egress: consumer %q: %w", s.sub.Name, err)
+		}
+	}
+	return newDispatcher(s, cons, window, m.b, del, m.seen, m.m, m.log), nil
 }
 
 // Ready returns nil when every configured subscription's consumer is in

@@ -175,7 +175,10 @@ func (st *Stream) Run(ctx context.Context) error {
 		}
 	}()
 	context.AfterFunc(stop, st.end)
-	err := st.m.dispatcher(st.s, streamDeliverer{st}, st.window).run(stop, st.s.sub.Timeout+graceMargin)
+	d, err := st.m.dispatcher(stop, st.s, streamDeliverer{st}, st.window)
+	if err == nil {
+		err = d.run(stop, st.s.sub.Timeout+graceMargin)
+	}
 	st.end()
 	if err != nil {
 		return err

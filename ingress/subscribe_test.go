@@ -522,3 +522,45 @@ func TestSubscribeRejectsBadStreams(t *testing.T) {
 		t.Errorf("%d streams still open", s.Streams)
 	}
 }
+
+func TestSubscribeOrderedStreamsHandOver(t *testing.T) {
+	// The timeout makes the pin's TTL (the ack wait) 70s: only the closed
+	// stream handing its pin over is prompt.
+	sub := streamSub("ordered", "orders.>")
+	sub.OrderedByKey, sub.Timeout = true, 30*time.Second
+	h := newStreamHarness(t, nil, sub)
+	apps := []*appStream{h.subscribe(start("ordered", 4)), h.subscribe(start("ordered", 4))}
+	evs := make([]*pb.CloudEvent, 6)
+	for i := range evs {
+		evs[i] = pbEvent(fmt.Sprintf("e%d", i))
+		evs[i].Attributes["partitionkey"] = ceString("k")
+	}
+	h.publish("orders.created", evs...)
+	var first, other *appStream
+	var d *eventsidecarv1.SubscribeResponse_Delivery
+	select {
+	case d = <-apps[0].got:
+		first, other = apps[0], apps[1]
+	case d = <-apps[1].got:
+		first, other = apps[1], apps[0]
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery within 10s")
+	}
+	var order []string
+	for range 2 {
+		order = append(order, d.GetEvent().GetId())
+		first.ack(d)
+		d = first.next()
+	}
+	// e2 is unanswered when the first stream goes away.
+	first.cancel()
+	for range 4 {
+		d := other.next()
+		order = append(order, d.GetEvent().GetId())
+		other.ack(d)
+	}
+	if got := strings.Join(order, " "); got != "e0 e1 e2 e3 e4 e5" {
+		t.Errorf("delivered in the order %s, want e0 … e5", got)
+	}
+	h.settled("ordered")
+}
