@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -120,12 +121,28 @@ func sendDeliveries(ctx context.Context, st *egress.Stream, stream subscribeStre
 			_ = st.Answer(out.ID, egress.Answer{Kind: egress.Dead, Reason: "not convertible to protobuf: " + err.Error()})
 			continue
 		}
+		asText(ev)
 		setTrace(ev, out.TraceParent, out.TraceState)
 		resp := &eventsidecarv1.SubscribeResponse{Response: &eventsidecarv1.SubscribeResponse_Delivery_{Delivery: &eventsidecarv1.SubscribeResponse_Delivery{
 			DeliveryId: out.ID, Event: ev, Attempt: uint32(min(out.Attempt, math.MaxUint32))}}}
 		if err := stream.Send(resp); err != nil {
 			return
 		}
+	}
+}
+
+// asText moves textual data (text/*, JSON or XML content types, valid
+// UTF-8) from binary_data to text_data, as the CloudEvents protobuf format
+// requires; sdk-go's ToProto always uses binary_data.
+func asText(ev *pb.CloudEvent) {
+	bin, ok := ev.GetData().(*pb.CloudEvent_BinaryData)
+	if !ok || !utf8.Valid(bin.BinaryData) {
+		return
+	}
+	mt := mediaType(ev.GetAttributes()["datacontenttype"].GetCeString())
+	top, sub, _ := strings.Cut(mt, "/")
+	if top == "text" || isJSON(mt) || sub == "xml" || strings.HasSuffix(sub, "+xml") {
+		ev.Data = &pb.CloudEvent_TextData{TextData: string(bin.BinaryData)}
 	}
 }
 

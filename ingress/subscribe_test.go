@@ -203,8 +203,8 @@ func TestSubscribeAck(t *testing.T) {
 	h.publish("orders.created", pbEvent("e1"))
 	d := app.next()
 	ev := d.GetEvent()
-	if ev.GetId() != "e1" || ev.GetSource() != "/shop" || string(ev.GetBinaryData()) != `{"n":1}` || d.GetAttempt() != 1 {
-		t.Errorf("delivery = %v, want e1 from /shop with its data, attempt 1", d)
+	if ev.GetId() != "e1" || ev.GetSource() != "/shop" || ev.GetTextData() != `{"n":1}` || d.GetAttempt() != 1 {
+		t.Errorf("delivery = %v, want e1 from /shop with its JSON data as text, attempt 1", d)
 	}
 	if tp := ev.GetAttributes()["traceparent"].GetCeString(); !strings.HasPrefix(tp, "00-") {
 		t.Errorf("traceparent = %q, want the delivery's trace context", tp)
@@ -219,6 +219,31 @@ func TestSubscribeAck(t *testing.T) {
 	h.publish("orders.created", pbEvent("e1"), pbEvent("e2"))
 	if d := app.next(); d.GetEvent().GetId() != "e2" {
 		t.Errorf("next delivery = %s, want e2", d.GetEvent().GetId())
+	}
+}
+
+func TestSubscribeDataKinds(t *testing.T) {
+	h := newStreamHarness(t, nil, streamSub("orders", "orders.>"))
+	app := h.subscribe(start("orders", 0))
+	withData := func(id, ct string, data []byte) *pb.CloudEvent {
+		e := pbEvent(id)
+		e.Attributes["datacontenttype"] = ceString(ct)
+		e.Data = &pb.CloudEvent_BinaryData{BinaryData: data}
+		return e
+	}
+	h.publish("orders.created",
+		withData("text", "text/plain; charset=utf-8", []byte("héllo")),
+		withData("xml", "application/vnd.order+xml", []byte("<o/>")),
+		withData("octets", "application/octet-stream", []byte("héllo")),
+		withData("bad-utf8", "text/plain", []byte{0xff, 0xfe}))
+	want := map[string]bool{"text": true, "xml": true, "octets": false, "bad-utf8": false}
+	for range want {
+		d := app.next()
+		ev := d.GetEvent()
+		if _, isText := ev.GetData().(*pb.CloudEvent_TextData); isText != want[ev.GetId()] {
+			t.Errorf("delivery %s: data %T, want text_data %v", ev.GetId(), ev.GetData(), want[ev.GetId()])
+		}
+		app.ack(d)
 	}
 }
 
