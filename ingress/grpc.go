@@ -30,18 +30,21 @@ import (
 
 // ServeGRPC serves the gRPC API (EventSidecar, grpc.health.v1.Health,
 // reflection) on ln until ctx ends, then stops gracefully: health answers
-// NOT_SERVING, no new RPCs are accepted, and RPCs in progress finish within
-// http.shutdown_timeout, after which they are cancelled. It is safe to call
-// alongside Serve.
+// NOT_SERVING, Subscribe streams end at once (UNAVAILABLE) with their
+// unanswered deliveries handed back, no new RPCs are accepted, and RPCs in
+// progress finish within http.shutdown_timeout, after which they are
+// cancelled. It is safe to call alongside Serve.
 func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	health := &grpcHealth{s: s}
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
 	srv := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.MaxRecvMsgSize(int(s.cfg.HTTP.MaxBatchBytes)),
 		grpc.ChainUnaryInterceptor(s.authUnary),
 		grpc.ChainStreamInterceptor(s.authStream),
 	)
-	eventsidecarv1.RegisterEventSidecarServer(srv, &grpcAPI{s: s})
+	eventsidecarv1.RegisterEventSidecarServer(srv, &grpcAPI{s: s, streams: streams})
 	grpc_health_v1.RegisterHealthServer(srv, health)
 	reflection.Register(srv)
 	errc := make(chan error, 1)
@@ -52,6 +55,7 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	health.down.Store(true)
+	endStreams()
 	stopped := make(chan struct{})
 	go func() {
 		srv.GracefulStop()
@@ -75,6 +79,8 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 type grpcAPI struct {
 	eventsidecarv1.UnimplementedEventSidecarServer
 	s *Server
+	// streams ends when the server stops: Subscribe streams end with it.
+	streams context.Context
 }
 
 // Publish stores one event through the shared publish path.

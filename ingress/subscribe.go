@@ -59,6 +59,7 @@ func (g *grpcAPI) Subscribe(stream subscribeStream) error {
 
 	run, stop := context.WithCancel(ctx)
 	defer stop()
+	defer context.AfterFunc(g.streams, stop)()
 	ran := make(chan error, 1)
 	go func() { ran <- st.Run(run) }()
 	go sendDeliveries(run, st, stream)
@@ -103,6 +104,9 @@ func (g *grpcAPI) serveAnswers(ctx context.Context, st *egress.Stream, answers <
 		case err := <-recvErr:
 			return recvStatus(ctx, err), false
 		case err := <-ran:
+			if err == nil && g.streams.Err() != nil {
+				return status.Error(codes.Unavailable, "the sidecar is shutting down; unanswered deliveries went back to the broker"), true
+			}
 			return runStatus(err), true
 		}
 	}

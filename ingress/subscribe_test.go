@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -588,4 +589,35 @@ func TestSubscribeOrderedStreamsHandOver(t *testing.T) {
 		t.Errorf("delivered in the order %s, want e0 … e5", got)
 	}
 	h.settled("ordered")
+}
+
+func TestSubscribeEndsAtShutdown(t *testing.T) {
+	sub := streamSub("orders", "orders.>")
+	sub.Timeout = 30 * time.Second // the ack wait (70s) is far away
+	h := newStreamHarness(t, nil, sub)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.api.ServeGRPC(ctx, ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	app := (&streamHarness{harness: h.harness, subs: h.subs, client: eventsidecarv1.NewEventSidecarClient(conn)}).subscribe(start("orders", 0))
+	h.publish("orders.created", pbEvent("e1"))
+	app.next()
+	cancel()
+	wantCode(t, app.end(), codes.Unavailable)
+	if err := <-served; err != nil {
+		t.Errorf("ServeGRPC: %v", err)
+	}
+	// The unanswered delivery went back at once: the next stream has it.
+	again := h.subscribe(start("orders", 0))
+	if d := again.next(); d.GetEvent().GetId() != "e1" {
+		t.Errorf("delivered %s, want e1", d.GetEvent().GetId())
+	}
 }
