@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 const deliveredBucketPrefix = "eventsidecar-delivered-"
 
 // Delivered remembers which events each subscription's app answered 2xx
-// for, for the duplicate window, in a JetStream key-value bucket, so that
-// every sidecar sharing the broker sees the same set. It is safe for
+// for, and how often a subscription handed a stored event back to the
+// broker without an attempt, for the duplicate window, in a JetStream
+// key-value bucket, so that every sidecar sharing the broker sees the same. It is safe for
 // concurrent use; it does not own the JetStream context it was opened
 // with, and has nothing to close.
 type Delivered struct {
@@ -83,6 +85,47 @@ func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) e
 		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
 	}
 	return nil
+}
+
+// HandedBack returns how many times subscription handed the stored event
+// at stream sequence seq back to the broker without attempting it
+// (NoteHandBack) within the window: the broker counts those deliveries too.
+func (d *Delivered) HandedBack(ctx context.Context, subscription string, seq uint64) (int, error) {
+	e, err := d.kv.Get(ctx, handBackKey(subscription, seq))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("dedup: read bucket %q: %w", d.bucket, err)
+	}
+	n, err := strconv.Atoi(string(e.Value()))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("dedup: bucket %q: hand-back count %q is not a number", d.bucket, e.Value())
+	}
+	return n, nil
+}
+
+// NoteHandBack records that subscription handed the stored event at seq
+// back to the broker once more without attempting it. The caller holds the
+// event (it is not delivered elsewhere meanwhile), so the count is not
+// raced.
+func (d *Delivered) NoteHandBack(ctx context.Context, subscription string, seq uint64) error {
+	n, err := d.HandedBack(ctx, subscription, seq)
+	if err != nil {
+		return err
+	}
+	if _, err := d.kv.Put(ctx, handBackKey(subscription, seq), []byte(strconv.Itoa(n+1))); err != nil {
+		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
+	}
+	return nil
+}
+
+// handBackKey is the bucket key of one stored event's hand-back count for
+// one subscription.
+func handBackKey(subscription string, seq uint64) string {
+	h := sha256.New()
+	write(h, subscription, strconv.FormatUint(seq, 10))
+	return "handback." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // deliveredKey is the bucket key of one event for one subscription: the

@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -83,6 +84,33 @@ func TestDeliveredSeenAndMark(t *testing.T) {
 	mark(t, d, "orders", "urn:a b*>", "ü.1")
 	if !seen(t, d, "orders", "urn:a b*>", "ü.1") {
 		t.Error("Seen after Mark of an event with unusual characters = false, want true")
+	}
+}
+
+func TestDeliveredHandBacks(t *testing.T) {
+	d := openDelivered(t, openBroker(t, t.TempDir()), time.Minute)
+	ctx := context.Background()
+	count := func(sub string, seq uint64) int {
+		t.Helper()
+		n, err := d.HandedBack(ctx, sub, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count("orders", 7); n != 0 {
+		t.Fatalf("HandedBack before any = %d, want 0", n)
+	}
+	for range 2 {
+		if err := d.NoteHandBack(ctx, "orders", 7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count("orders", 7); n != 2 {
+		t.Errorf("HandedBack after two = %d, want 2", n)
+	}
+	if n := count("orders", 8) + count("billing", 7); n != 0 {
+		t.Errorf("other events or subscriptions counted %d hand-backs, want 0", n)
 	}
 }
 

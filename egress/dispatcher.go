@@ -127,13 +127,19 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
 	return nil
 }
 
-// giveBack hands an event back to the broker at stop. An ordered
+// giveBack hands an event back to the broker at stop. Unless attempted
+// (this delivery made an attempt), the hand-back is recorded first
+// (dedup.Delivered.NoteHandBack), so that the broker's count of its
+// deliveries does not count it as an attempt (admit). An ordered
 // subscription's events are held until every event is settled and the pin
 // is released, and then handed back in stream order (handBack): the broker
 // redelivers them in the order they were handed back. (Handed back while
 // the pin is still held, they would wait in the broker's redelivery queue,
 // which nats-server rotates while no pull request may take them.)
-func (d *dispatcher) giveBack(msg jetstream.Msg) {
+func (d *dispatcher) giveBack(msg jetstream.Msg, attempted bool) {
+	if !attempted {
+		d.noteHandBack(msg)
+	}
 	if d.keys == nil {
 		d.nak(msg, 0)
 		return
@@ -141,6 +147,36 @@ func (d *dispatcher) giveBack(msg jetstream.Msg) {
 	d.pinMu.Lock()
 	d.returned = append(d.returned, msg)
 	d.pinMu.Unlock()
+}
+
+// seenTimeout bounds one hand-back lookup or record.
+const seenTimeout = 2 * time.Second
+
+// noteHandBack records that msg goes back unattempted; when that fails the
+// next delivery counts one attempt more.
+func (d *dispatcher) noteHandBack(msg jetstream.Msg) {
+	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
+	defer cancel()
+	if err := d.seen.NoteHandBack(ctx, d.sub.Name, streamSeq(msg)); err != nil {
+		d.log.Warn("could not record an event handed back; its next delivery counts one attempt more", "error", err)
+	}
+}
+
+// attempts is the attempt a delivery of an event makes: the broker's
+// count of its deliveries, less those handed back unattempted.
+func (d *dispatcher) attempts(meta *jetstream.MsgMetadata) int {
+	n := int(meta.NumDelivered)
+	if n <= 1 {
+		return max(n, 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
+	defer cancel()
+	back, err := d.seen.HandedBack(ctx, d.sub.Name, meta.Sequence.Stream)
+	if err != nil {
+		d.log.Warn("hand-back lookup failed; counting every delivery as an attempt", "error", err)
+		return n
+	}
+	return max(n-back, 1)
 }
 
 // handBack hands back the events giveBack held, in stream order.
@@ -235,7 +271,7 @@ func (d *dispatcher) fetch(stop, work context.Context, it jetstream.MessagesCont
 			continue
 		case stop.Err() != nil:
 			<-d.slots
-			d.giveBack(msg)
+			d.giveBack(msg, false)
 			continue
 		}
 		d.start(stop, work, msg)
@@ -248,7 +284,7 @@ func (d *dispatcher) nakRest(it jetstream.MessagesContext) {
 		if err != nil {
 			return
 		}
-		d.giveBack(msg)
+		d.giveBack(msg, false)
 	}
 }
 
@@ -322,7 +358,7 @@ func (d *dispatcher) runKey(stop, work context.Context, it *item, l *lease) {
 	for ; it != nil; it = d.keys.next(key) {
 		d.unpark(it)
 		if stop.Err() != nil {
-			d.giveBack(it.msg)
+			d.giveBack(it.msg, false)
 			continue
 		}
 		d.process(stop, work, it, l)
@@ -351,7 +387,7 @@ func (d *dispatcher) admit(msg jetstream.Msg, received time.Time) (*item, bool) 
 		d.skip(msg)
 		return nil, false
 	}
-	it := &item{msg: msg, ev: &ev, seq: meta.Sequence.Stream, attempt: int(meta.NumDelivered), received: received}
+	it := &item{msg: msg, ev: &ev, seq: meta.Sequence.Stream, attempt: d.attempts(meta), received: received}
 	if d.keys != nil {
 		it.key = partitionKey(&ev)
 	}
@@ -379,12 +415,17 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 	if d.alreadyDelivered(ctx, it) {
 		return
 	}
-	for {
+	for made := 0; ; made++ {
 		var o Outcome
 		if it.attempt > d.sub.Retry.MaxAttempts {
 			o = Outcome{Kind: Dead, Reason: "gave up after " + strconv.Itoa(d.sub.Retry.MaxAttempts) + " attempts"}
 		} else {
 			o = d.attempt(ctx, it)
+		}
+		if o.Kind == Retry && o.Reason == reasonCancelled {
+			// Stopped before an answer: handed back, not a failed attempt.
+			d.giveBack(it.msg, made > 0)
+			return
 		}
 		if o.Kind != Retry || it.key == "" {
 			d.settle(ctx, it, o)
@@ -392,7 +433,7 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 		}
 		d.noteRetry(ctx, it, o)
 		if !d.waitInPlace(stop, it, o.Delay, l) {
-			d.giveBack(it.msg)
+			d.giveBack(it.msg, true)
 			return
 		}
 		it.attempt++
