@@ -31,15 +31,7 @@ func TestBrokerDownAnswers503AndRecovers(t *testing.T) {
 	ns := natsServer(t, 0, dir)
 	port := ns.Addr().(*net.TCPAddr).Port
 	const publishTimeout = time.Second
-	sc := startSidecar(t, fmt.Sprintf(`app_id: e2e
-http:
-  listen: 127.0.0.1:0
-grpc:
-  listen: ""
-broker:
-  url: %s
-  publish_timeout: %s
-`, ns.ClientURL(), publishTimeout))
+	sc := startSidecar(t, urlConfig("e2e", ns.ClientURL(), fmt.Sprintf("  publish_timeout: %s\n", publishTimeout)))
 	event := func(i int) []string {
 		return []string{"ce-specversion: 1.0", fmt.Sprintf("ce-id: d-%d", i), "ce-source: /shop", "ce-type: t", "Content-Type: text/plain"}
 	}

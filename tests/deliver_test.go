@@ -154,26 +154,11 @@ func TestKill9WhileRetriesArePending(t *testing.T) {
 func TestTwoSidecarsShareASubscription(t *testing.T) {
 	a := newApp(t, http.StatusOK)
 	first := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig(a.URL, fastRetry)))
-	second := startSidecar(t, fmt.Sprintf(`app_id: e2e-2
-http:
-  listen: 127.0.0.1:0
-grpc:
-  listen: ""
-broker:
-  url: %s
-%s`, first.natsURL, subscriptionConfig(a.URL, fastRetry)))
+	second := startSidecar(t, urlConfig("e2e-2", first.natsURL, subscriptionConfig(a.URL, fastRetry)))
 	ids := append(publishN(t, first, "one", 100), publishN(t, second, "two", 100)...)
 	eventually(t, 60*time.Second, "every event delivered once in total", func() bool { return a.deliveredOnce(t, ids) })
 	// Once the broker holds nothing unsettled, no second delivery can still come.
-	s := stream(t, first.natsURL)
-	eventually(t, 30*time.Second, "the subscription settles", func() bool {
-		c, err := s.Consumer(t.Context(), "handler")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(t.Context())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	settled(t, first.natsURL, "handler")
 	if !a.deliveredOnce(t, ids) {
 		t.Error("an event was not delivered")
 	}

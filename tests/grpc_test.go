@@ -1,27 +1,17 @@
 package tests
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 )
 
 func TestGRPCPublishAndHealth(t *testing.T) {
-	sc := startSidecar(t, strings.Replace(embeddedConfig(t.TempDir(), ""), "grpc:\n  listen: \"\"", "grpc:\n  listen: 127.0.0.1:0", 1))
-	if sc.grpcAddr == "" {
-		t.Fatalf("no gRPC listener in the log:\n%s", sc.log())
-	}
-	conn, err := grpc.NewClient(sc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	sc := startSidecar(t, withGRPC(embeddedConfig(t.TempDir(), "")))
+	conn := sc.dial()
 
 	health, err := healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{})
 	if err != nil || health.Status != healthpb.HealthCheckResponse_SERVING {

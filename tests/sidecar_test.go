@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // binary is the eventsidecar binary built once for all tests.
@@ -244,6 +247,61 @@ broker:
 log:
   level: debug
 %s`, dir, extra)
+}
+
+// withGRPC makes cfg (from embeddedConfig or urlConfig) listen for gRPC on
+// a free loopback port.
+func withGRPC(cfg string) string {
+	return strings.Replace(cfg, "grpc:\n  listen: \"\"", "grpc:\n  listen: 127.0.0.1:0", 1)
+}
+
+// urlConfig is a sidecar with app_id appID on the broker at natsURL;
+// extra follows broker.url (indent its lines to add broker settings).
+func urlConfig(appID, natsURL, extra string) string {
+	return fmt.Sprintf(`app_id: %s
+http:
+  listen: 127.0.0.1:0
+grpc:
+  listen: ""
+broker:
+  url: %s
+%s`, appID, natsURL, extra)
+}
+
+// dial connects a gRPC client to the sidecar's gRPC API.
+func (s *sidecar) dial() *grpc.ClientConn {
+	s.t.Helper()
+	if s.grpcAddr == "" {
+		s.t.Fatalf("no gRPC listener in the log:\n%s", s.log())
+	}
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// settled waits until the broker holds nothing pending or unsettled for
+// the subscription name: no delivery of it can still come.
+func settled(t *testing.T, natsURL, name string) {
+	t.Helper()
+	unsettled(t, natsURL, name, 0)
+}
+
+// unsettled waits until the broker holds none of the subscription name's
+// events pending and n of them delivered but not settled.
+func unsettled(t *testing.T, natsURL, name string, n int) {
+	t.Helper()
+	s := stream(t, natsURL)
+	eventually(t, 30*time.Second, fmt.Sprintf("%s: %d unsettled, none pending in the broker", name, n), func() bool {
+		c, err := s.Consumer(t.Context(), name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(t.Context())
+		return err == nil && info.NumPending == 0 && info.NumAckPending == n
+	})
 }
 
 // eventually polls cond until it holds or the deadline passes.
