@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/broker"
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 func TestDeliversInBothModes(t *testing.T) {
@@ -112,7 +113,7 @@ func (e *env) deadLetters(r *running, name string, want int) []DeadLetter {
 		e.t.Fatal(err)
 	}
 	var dls []DeadLetter
-	eventually(e.t, 10*time.Second, fmt.Sprintf("%d dead letters", want), func() bool {
+	poll.Until(e.t, 10*time.Second, fmt.Sprintf("%d dead letters", want), func() bool {
 		dls, err = store.List(context.Background(), 100)
 		return err == nil && len(dls) == want
 	})
@@ -157,7 +158,7 @@ func TestFailedDeadLetterLeavesOriginalUnacknowledged(t *testing.T) {
 		t.Fatalf("limit the stream: %v", err)
 	}
 	e.publish("orders.created", newEvent("e-1"))
-	eventually(t, 10*time.Second, "the event comes back after its dead letter failed", func() bool { return rc.count() >= 2 })
+	poll.Until(t, 10*time.Second, "the event comes back after its dead letter failed", func() bool { return rc.count() >= 2 })
 	if c := e.consumer("s"); c.NumAckPending == 0 {
 		t.Errorf("consumer %+v: the original was acknowledged without its dead letter", c)
 	}
@@ -247,7 +248,7 @@ func TestMaxInFlightBoundsConcurrency(t *testing.T) {
 	for i := range 20 {
 		e.publish("orders.a", newEvent(fmt.Sprint(i)))
 	}
-	eventually(t, 10*time.Second, "4 deliveries in flight", func() bool { return rc.count() == 4 })
+	poll.Until(t, 10*time.Second, "4 deliveries in flight", func() bool { return rc.count() == 4 })
 	close(release)
 	e.settled("s")
 	if c.peak != 4 || rc.count() != 20 {
@@ -333,7 +334,7 @@ func TestReplayReachesOneSubscription(t *testing.T) {
 	if n, err := store.Replay(context.Background(), nil); n != 1 || err != nil {
 		t.Fatalf("replay = %d, %v", n, err)
 	}
-	eventually(t, 10*time.Second, "the replay reaches a", func() bool { return a.count() == 2 })
+	poll.Until(t, 10*time.Second, "the replay reaches a", func() bool { return a.count() == 2 })
 	e.settled("a")
 	e.settled("b")
 	if n := b.count(); n != 1 {
@@ -374,7 +375,7 @@ func TestShutdownHandsBackUnstartedEvents(t *testing.T) {
 	sub.Endpoint = second.URL
 	e.start(sub)
 	// The ack wait is far longer than this: only a Nak brings them back so soon.
-	eventually(t, ackWait(sub)/2, "the other events reach the next sidecar", func() bool { return second.count() == 2 })
+	poll.Until(t, ackWait(sub)/2, "the other events reach the next sidecar", func() bool { return second.count() == 2 })
 	e.settled("s")
 }
 
@@ -433,5 +434,5 @@ func TestSteadyFlowAtMaxInFlightOne(t *testing.T) {
 		evs[i] = newEvent(fmt.Sprint(i))
 	}
 	e.publish("orders.a", evs...)
-	eventually(t, 25*time.Second, "every event delivered without a stall", func() bool { return rc.count() == n })
+	poll.Until(t, 25*time.Second, "every event delivered without a stall", func() bool { return rc.count() == n })
 }

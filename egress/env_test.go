@@ -17,6 +17,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // env is a real embedded JetStream server with the delivered-set, for
@@ -90,7 +91,7 @@ func (e *env) publish(topic string, evs ...*event.Event) {
 // unacknowledged.
 func (e *env) settled(name string) {
 	e.t.Helper()
-	eventually(e.t, 20*time.Second, "consumer "+name+" settles", func() bool {
+	poll.Until(e.t, 20*time.Second, "consumer "+name+" settles", func() bool {
 		info := e.consumer(name)
 		return info.NumPending == 0 && info.NumAckPending == 0
 	})
@@ -172,16 +173,4 @@ func (rc *receiver) count() int { return len(rc.requests()) }
 
 func always(status int) func(int, *http.Request) int {
 	return func(int, *http.Request) int { return status }
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

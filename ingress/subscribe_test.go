@@ -22,6 +22,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/egress"
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // streamHarness is a harness whose gRPC API delivers through a real
@@ -172,7 +173,7 @@ func (h *streamHarness) stats(name string) (egress.Stats, bool) {
 // settled waits until the subscription has no event pending or unsettled.
 func (h *streamHarness) settled(name string) {
 	h.t.Helper()
-	eventually(h.t, 10*time.Second, name+" settled", func() bool {
+	poll.Until(h.t, 10*time.Second, name+" settled", func() bool {
 		info, err := h.broker.JetStream().Consumer(context.Background(), h.cfg.Broker.Stream, name)
 		if err != nil {
 			return false
@@ -180,18 +181,6 @@ func (h *streamHarness) settled(name string) {
 		i, err := info.Info(context.Background())
 		return err == nil && i.NumPending == 0 && i.NumAckPending == 0
 	})
-}
-
-// eventually polls cond until it holds or within passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func start(name string, window uint32) *eventsidecarv1.SubscribeRequest_Start {
@@ -310,7 +299,7 @@ func (h *streamHarness) deadLetters(name string, want int) []egress.DeadLetter {
 		h.t.Fatal(err)
 	}
 	var list []egress.DeadLetter
-	eventually(h.t, 10*time.Second, "dead letters stored", func() bool {
+	poll.Until(h.t, 10*time.Second, "dead letters stored", func() bool {
 		list, err = dls.List(context.Background(), 100)
 		return err == nil && len(list) == want
 	})
@@ -392,7 +381,7 @@ func TestSubscribeFlowControl(t *testing.T) {
 	}
 	h.publish("orders.created", evs...)
 	unanswered := []*eventsidecarv1.SubscribeResponse_Delivery{app.next(), app.next(), app.next()}
-	eventually(t, 10*time.Second, "3 deliveries in flight", func() bool {
+	poll.Until(t, 10*time.Second, "3 deliveries in flight", func() bool {
 		s, _ := h.stats("orders")
 		return s.InFlight == window
 	})
@@ -435,7 +424,7 @@ func TestSubscribeAdHocSubscription(t *testing.T) {
 	if err := app.end(); err != nil {
 		t.Errorf("stream ended with %v after CloseSend, want OK", err)
 	}
-	eventually(t, 10*time.Second, "ad-hoc subscription forgotten", func() bool {
+	poll.Until(t, 10*time.Second, "ad-hoc subscription forgotten", func() bool {
 		_, ok := h.stats("shipping")
 		return !ok
 	})
@@ -473,7 +462,7 @@ func TestSubscribeSlowReaderEndsStream(t *testing.T) {
 	}
 	h.publish("orders.big", big("e1"))
 	h.publish("orders.big", big("e2"))
-	eventually(t, 10*time.Second, "the stream ended", func() bool {
+	poll.Until(t, 10*time.Second, "the stream ended", func() bool {
 		s, _ := h.stats("orders")
 		return s.Streams == 0 && s.InFlight == 0
 	})

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // natsServer starts a JetStream server on port (0: any free port) with its
@@ -58,11 +60,11 @@ func TestBrokerDownAnswers503AndRecovers(t *testing.T) {
 	}
 
 	natsServer(t, port, dir)
-	eventually(t, 30*time.Second, "publish after the broker came back", func() bool {
+	poll.Until(t, 30*time.Second, "publish after the broker came back", func() bool {
 		code, _, _ := publish(100)
 		return code == http.StatusOK
 	})
-	eventually(t, 10*time.Second, "readyz after the broker came back", func() bool {
+	poll.Until(t, 10*time.Second, "readyz after the broker came back", func() bool {
 		code, _ := sc.get("/readyz")
 		return code == http.StatusOK
 	})

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // app is a webhook receiver in the test process: it answers with what
@@ -107,7 +109,7 @@ func TestDeliveryRoundTrip(t *testing.T) {
 	sc.mustPublish("/v1/publish/orders.created", `{"n":1}`, "ce-specversion: 1.0", "ce-id: rt-1",
 		"ce-source: /shop", "ce-type: t", "Content-Type: application/json",
 		"traceparent: 00-"+traceID+"-00f067aa0ba902b7-01")
-	eventually(t, 20*time.Second, "delivery", func() bool { return a.deliveredOnce(t, []string{"rt-1"}) })
+	poll.Until(t, 20*time.Second, "delivery", func() bool { return a.deliveredOnce(t, []string{"rt-1"}) })
 	a.mu.Lock()
 	h := a.last
 	a.mu.Unlock()
@@ -117,7 +119,7 @@ func TestDeliveryRoundTrip(t *testing.T) {
 	if h.Get("eventsidecar-attempt") != "1" || h.Get("ce-source") != "/shop" {
 		t.Errorf("delivery headers %v", h)
 	}
-	eventually(t, 10*time.Second, "delivery metrics", func() bool {
+	poll.Until(t, 10*time.Second, "delivery metrics", func() bool {
 		_, metrics := sc.get("/metrics")
 		return strings.Contains(string(metrics), `eventsidecar_deliveries_total{outcome="delivered",subscription="handler"} 1`) &&
 			strings.Contains(string(metrics), `eventsidecar_delivery_duration_seconds_count{subscription="handler"} 1`) &&
@@ -143,12 +145,12 @@ func TestKill9WhileRetriesArePending(t *testing.T) {
 	cfg := embeddedConfig(dir, subscriptionConfig(a.URL, fastRetry))
 	sc := startSidecar(t, cfg)
 	ids := publishN(t, sc, "k", 20)
-	eventually(t, 20*time.Second, "retries under way", func() bool { return a.attemptCount() > 40 })
+	poll.Until(t, 20*time.Second, "retries under way", func() bool { return a.attemptCount() > 40 })
 	sc.kill()
 
 	a.status.Store(http.StatusOK)
 	startSidecar(t, cfg)
-	eventually(t, 60*time.Second, "every event delivered after the restart", func() bool { return a.deliveredOnce(t, ids) })
+	poll.Until(t, 60*time.Second, "every event delivered after the restart", func() bool { return a.deliveredOnce(t, ids) })
 }
 
 func TestTwoSidecarsShareASubscription(t *testing.T) {
@@ -156,7 +158,7 @@ func TestTwoSidecarsShareASubscription(t *testing.T) {
 	first := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig(a.URL, fastRetry)))
 	second := startSidecar(t, urlConfig("e2e-2", first.natsURL, subscriptionConfig(a.URL, fastRetry)))
 	ids := append(publishN(t, first, "one", 100), publishN(t, second, "two", 100)...)
-	eventually(t, 60*time.Second, "every event delivered once in total", func() bool { return a.deliveredOnce(t, ids) })
+	poll.Until(t, 60*time.Second, "every event delivered once in total", func() bool { return a.deliveredOnce(t, ids) })
 	// Once the broker holds nothing unsettled, no second delivery can still come.
 	settled(t, first.natsURL, "handler")
 	if !a.deliveredOnce(t, ids) {
@@ -173,7 +175,7 @@ func TestAppDownThenUp(t *testing.T) {
 	ln.Close()
 	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig("http://"+addr+"/events", fastRetry)))
 	ids := publishN(t, sc, "down", 30)
-	eventually(t, 20*time.Second, "refused attempts counted as retries", func() bool {
+	poll.Until(t, 20*time.Second, "refused attempts counted as retries", func() bool {
 		_, body := sc.get("/v1/subscriptions")
 		return strings.Contains(string(body), `"retried":`) && !strings.Contains(string(body), `"retried":0`)
 	})
@@ -187,7 +189,7 @@ func TestAppDownThenUp(t *testing.T) {
 	srv := &http.Server{Handler: a}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	eventually(t, 60*time.Second, "the backlog arrives", func() bool { return a.deliveredOnce(t, ids) })
+	poll.Until(t, 60*time.Second, "the backlog arrives", func() bool { return a.deliveredOnce(t, ids) })
 }
 
 func TestSignedDeliveryVerifiesInListen(t *testing.T) {

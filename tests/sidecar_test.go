@@ -19,6 +19,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // binary is the eventsidecar binary built once for all tests.
@@ -294,7 +296,7 @@ func settled(t *testing.T, natsURL, name string) {
 func unsettled(t *testing.T, natsURL, name string, n int) {
 	t.Helper()
 	s := stream(t, natsURL)
-	eventually(t, 30*time.Second, fmt.Sprintf("%s: %d unsettled, none pending in the broker", name, n), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("%s: %d unsettled, none pending in the broker", name, n), func() bool {
 		c, err := s.Consumer(t.Context(), name)
 		if err != nil {
 			return false
@@ -302,16 +304,4 @@ func unsettled(t *testing.T, natsURL, name string, n int) {
 		info, err := c.Info(t.Context())
 		return err == nil && info.NumPending == 0 && info.NumAckPending == n
 	})
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -16,6 +16,7 @@ import (
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/egress"
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // streamOnly is a configured subscription "orders" on orders.> with no
@@ -164,7 +165,7 @@ func (s *sidecar) subscription(name string) egress.Stats {
 func (s *sidecar) waitStats(name string, want egress.Stats) {
 	s.t.Helper()
 	var got egress.Stats
-	eventually(s.t, 20*time.Second, fmt.Sprintf("/v1/subscriptions lists %+v", want), func() bool {
+	poll.Until(s.t, 20*time.Second, fmt.Sprintf("/v1/subscriptions lists %+v", want), func() bool {
 		got = s.subscription(name)
 		return got == want
 	})
@@ -287,7 +288,7 @@ func TestSubscribeStreamsOnTwoSidecarsHandOver(t *testing.T) {
 		ack(onB, d)
 	}
 	// The first sidecar's stream is gone and its count stays at the one ack.
-	eventually(t, 20*time.Second, "the first stream closed", func() bool {
+	poll.Until(t, 20*time.Second, "the first stream closed", func() bool {
 		st := a.subscription("orders")
 		return st.Streams == 0 && st.InFlight == 0 && st.Delivered == 1 && st.Retried == 0 && st.DeadLettered == 0
 	})

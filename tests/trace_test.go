@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
 // span is one span as the stdout exporter prints it.
@@ -81,7 +83,7 @@ func TestOneTraceFromPublishToWebhook(t *testing.T) {
 	sc := tracedSidecar(t, a.URL, fastRetry)
 	sc.mustPublish("/v1/publish/orders.created", `{}`, "ce-specversion: 1.0", "ce-id: traced-1", "ce-source: /shop",
 		"ce-type: t", "Content-Type: application/json", "traceparent: 00-"+traceID+"-"+appSpan+"-01")
-	eventually(t, 20*time.Second, "delivery", func() bool { return a.deliveredOnce(t, []string{"traced-1"}) })
+	poll.Until(t, 20*time.Second, "delivery", func() bool { return a.deliveredOnce(t, []string{"traced-1"}) })
 	a.mu.Lock()
 	delivered := strings.Split(a.last.Get("traceparent"), "-")
 	a.mu.Unlock()
@@ -110,7 +112,7 @@ func TestRetriesAndDeadLettersInTheTrace(t *testing.T) {
 	sc := tracedSidecar(t, a.URL, "      max_attempts: 3\n      initial_backoff: 10ms\n      max_backoff: 20ms\n")
 	sc.mustPublish("/v1/publish/orders.created", `{}`, "ce-specversion: 1.0", "ce-id: doomed", "ce-source: /shop",
 		"ce-type: t", "Content-Type: application/json")
-	eventually(t, 20*time.Second, "the dead letter", func() bool {
+	poll.Until(t, 20*time.Second, "the dead letter", func() bool {
 		_, body := sc.get("/v1/subscriptions")
 		return strings.Contains(string(body), `"dead_lettered":1`)
 	})
