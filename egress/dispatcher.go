@@ -132,10 +132,10 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) error {
 // (dedup.Delivered.NoteHandBack), so that the broker's count of its
 // deliveries does not count it as an attempt (admit). An ordered
 // subscription's events are held until every event is settled and the pin
-// is released, and then handed back in stream order (handBack): the broker
-// redelivers them in the order they were handed back. (Handed back while
-// the pin is still held, they would wait in the broker's redelivery queue,
-// which nats-server rotates while no pull request may take them.)
+// is released, and then handed back in stream order (handBack), so that
+// the broker's redelivery queue is in stream order. Events of the
+// subscription this dispatcher never fetched may still reach the next
+// pinned puller before them: order across a hand-over is not guaranteed.
 func (d *dispatcher) giveBack(msg jetstream.Msg, attempted bool) {
 	if !attempted {
 		d.noteHandBack(msg)
