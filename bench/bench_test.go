@@ -26,7 +26,7 @@ func TestScenariosRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got, want := len(rep.Results), 9; got != want {
+	if got, want := len(rep.Results), 12; got != want {
 		t.Fatalf("got %d results, want %d", got, want)
 	}
 	for _, res := range rep.Results {
@@ -46,7 +46,9 @@ func TestScenariosRun(t *testing.T) {
 	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
 		t.Errorf("temporary directory holds %v (%v), want nothing", left, err)
 	}
-	checkOutputs(t, rep, 4, "| baseline:", "| end to end:")
+	checkOutputs(t, rep, 4, "| baseline:", "| end to end:", "| gRPC Publish single, c=64 |",
+		"| gRPC stream delivery, max_in_flight 64 | ", "| gRPC scenario | events/s | against |")
+	checkVersus(t, rep)
 }
 
 func TestOnly(t *testing.T) {
@@ -54,8 +56,8 @@ func TestOnly(t *testing.T) {
 		only string
 		want []string
 	}{
-		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "http_batch100_c4", "trivial_c64"}},
-		{"delivery", []string{"delivery_mif1", "delivery_mif16", "delivery_mif64", "e2e_r1000"}},
+		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "grpc_single_c64", "http_batch100_c4", "grpc_batch100_c4", "trivial_c64"}},
+		{"delivery", []string{"delivery_mif1", "delivery_mif16", "delivery_mif64", "grpc_stream_mif64", "e2e_r1000"}},
 		{"tracing", nil},
 	}
 	for _, tt := range tests {
@@ -70,6 +72,25 @@ func TestOnly(t *testing.T) {
 				t.Errorf("scenarios %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// checkVersus checks that each gRPC scenario has its ratio to its
+// counterpart, and the stream's to the baseline.
+func checkVersus(t *testing.T, rep *Report) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, q := range rep.Ratios {
+		have[q.Key] = true
+	}
+	for _, k := range []string{
+		"grpc_single_c64/baseline", "grpc_single_c64/http_single_c64",
+		"grpc_batch100_c4/baseline", "grpc_batch100_c4/http_batch100_c4",
+		"grpc_stream_mif64/baseline", "grpc_stream_mif64/delivery_mif64",
+	} {
+		if !have[k] {
+			t.Errorf("no ratio %s", k)
+		}
 	}
 }
 
@@ -191,14 +212,18 @@ func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build reque
 			b.Error(err)
 		}
 	})
-	procs := runtime.GOMAXPROCS(0)
-	parallelism := max(1, concurrency/procs)
-	client := newClient(parallelism * procs)
+	client := newClient(parallelism(concurrency) * runtime.GOMAXPROCS(0))
 	defer client.CloseIdleConnections()
-	do := httpOp(client, sc.url, build)
+	benchParallel(b, concurrency, perRequest, httpOp(client, sc.url, build))
+}
+
+// benchParallel calls do b.N times from about concurrency goroutines (a
+// multiple of GOMAXPROCS), each worker with its own w and seq, and reports
+// the events/s at perRequest events a call; it fails when any call did.
+func benchParallel(b *testing.B, concurrency, perRequest int, do op) {
 	var workers, failed atomic.Int64
 	var first sync.Once
-	b.SetParallelism(parallelism)
+	b.SetParallelism(parallelism(concurrency))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		w := int(workers.Add(1) - 1)
@@ -214,6 +239,11 @@ func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build reque
 		b.Fatalf("%d requests failed", n)
 	}
 	reportEvents(b, b.N*perRequest)
+}
+
+// parallelism is the b.SetParallelism for about concurrency goroutines.
+func parallelism(concurrency int) int {
+	return max(1, concurrency/runtime.GOMAXPROCS(0))
 }
 
 func benchNode(b *testing.B, o Options) *node {

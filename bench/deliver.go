@@ -10,7 +10,7 @@ import (
 
 // tally is what a delivery throughput scenario saw in its measured window.
 type tally struct {
-	delivered int64         // distinct events the webhook received
+	delivered int64         // distinct events the app received
 	elapsed   time.Duration // the window's actual length
 	attempts  histogram     // attempt durations observed
 	fed       int64         // events stored by topping up
@@ -19,11 +19,11 @@ type tally struct {
 	firstErr  string        // describes the failures
 }
 
-// measureDelivery measures the deliveries of a backlog at s.concurrency
-// deliveries in flight, on a fresh node: the consumer is created, the
-// backlog stored, then the deliveries start and, after the warm-up, the
-// webhook counts them for the measured duration. The backlog is topped up
-// should it run low.
+// measureDelivery measures the deliveries of a backlog to a webhook at
+// s.concurrency deliveries in flight, on a fresh node: the consumer is
+// created, the backlog stored, then the deliveries start and, after the
+// warm-up, the webhook counts them for the measured duration. The backlog
+// is topped up should it run low.
 func measureDelivery(ctx context.Context, o Options, s scenario) (res Result, err error) {
 	n, err := openNode(ctx, o)
 	if err != nil {
@@ -44,18 +44,21 @@ func measureDelivery(ctx context.Context, o Options, s scenario) (res Result, er
 	if err := f.store(ctx, backlog); err != nil {
 		return res, err
 	}
-	t, err := deliverBacklog(ctx, o, d, f, r, backlog)
+	t, err := deliverBacklog(ctx, o, d, f, r.arrivals, backlog)
 	if err != nil {
 		return res, err
 	}
-	res = Result{
-		Key: s.key, Name: s.name, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true,
-		Requests: t.delivered, Events: t.delivered, Elapsed: t.elapsed,
+	return t.result(s), nil
+}
+
+// result is s's Result from what it saw.
+func (t tally) result(s scenario) Result {
+	return Result{
+		Key: s.key, Name: s.name, Versus: s.versus, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true,
+		Requests: t.delivered, Events: t.delivered, Elapsed: t.elapsed, EventsPerSec: float64(t.delivered) / t.elapsed.Seconds(),
 		P50: t.attempts.quantile(0.50), P99: t.attempts.quantile(0.99),
 		Failed: t.failed, FirstError: t.firstErr, Note: t.note(),
 	}
-	res.EventsPerSec = float64(t.delivered) / t.elapsed.Seconds()
-	return res, nil
 }
 
 // stallNote is the shortest time without a delivery that a scenario's
@@ -76,30 +79,31 @@ func (t tally) note() string {
 }
 
 // deliverBacklog runs d, with f topping the backlog up, for the warm-up
-// and the measured duration, then stops both and counts the deliveries
-// that were retried, dead-lettered or duplicated.
-func deliverBacklog(ctx context.Context, o Options, d *deliverer, f *feeder, r *receiver, backlog int) (tally, error) {
+// and the measured duration while the app counts the deliveries in a, then
+// stops both and counts the deliveries that were retried, dead-lettered or
+// duplicated.
+func deliverBacklog(ctx context.Context, o Options, d *deliverer, f *feeder, a *arrivals, backlog int) (tally, error) {
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	fed := make(chan error, 1)
 	d.start(ctx)
-	go func() { fed <- f.topUp(feedCtx, r, max(backlog/2, 1)) }()
-	t, err := countDeliveries(ctx, o, d, f, r)
+	go func() { fed <- f.topUp(feedCtx, a, max(backlog/2, 1)) }()
+	t, err := countDeliveries(ctx, o, d, f, a)
 	stopFeed()
 	err = errors.Join(err, <-fed)
 	st, serr := d.stop(ctx)
-	t.failed, t.firstErr = failures(st, r)
+	t.failed, t.firstErr = failures(st, a)
 	return t, errors.Join(err, serr)
 }
 
-// countDeliveries waits out the warm-up, then counts the deliveries at the
-// webhook and the attempt durations over the measured duration.
-func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, r *receiver) (tally, error) {
+// countDeliveries waits out the warm-up, then counts the deliveries in a
+// and the attempt durations over the measured duration.
+func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a *arrivals) (tally, error) {
 	if !wait(ctx, o.Warmup) {
 		return tally{}, ctx.Err()
 	}
 	h0, err := d.attempts()
-	c0, f0, t0 := r.received(), f.stored.Load(), time.Now()
-	r.resetGap()
+	c0, f0, t0 := a.received(), f.stored.Load(), time.Now()
+	a.resetGap()
 	if err != nil {
 		return tally{}, err
 	}
@@ -107,8 +111,8 @@ func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, r 
 		return tally{}, ctx.Err()
 	}
 	h1, err := d.attempts()
-	c1, f1, t1 := r.received(), f.stored.Load(), time.Now()
-	return tally{delivered: c1 - c0, elapsed: t1.Sub(t0), attempts: h1.since(h0), fed: f1 - f0, gap: r.longestGap()}, err
+	c1, f1, t1 := a.received(), f.stored.Load(), time.Now()
+	return tally{delivered: c1 - c0, elapsed: t1.Sub(t0), attempts: h1.since(h0), fed: f1 - f0, gap: a.longestGap()}, err
 }
 
 // wait waits for d, or until ctx ends; it reports whether d passed.

@@ -21,8 +21,9 @@ const (
 )
 
 // deliverer is the sidecar's egress on a node: an egress.Manager with one
-// subscription delivering to a webhook, its consumer in place, not yet
-// running. It is used by one goroutine: start once, then stop.
+// subscription delivering to a webhook (or, with none, only to the gRPC
+// Subscribe streams opened on it), its consumer in place, not yet running.
+// It is used by one goroutine: start once, then stop.
 type deliverer struct {
 	m    *egress.Manager
 	reg  *prometheus.Registry
@@ -31,8 +32,8 @@ type deliverer struct {
 }
 
 // newDeliverer creates the subscription's consumer on n's broker, so that
-// every event stored from now on is delivered to endpoint with at most
-// inFlight deliveries at once.
+// every event stored from now on is delivered to endpoint (to streams only
+// when it is "") with at most inFlight deliveries at once.
 func newDeliverer(ctx context.Context, n *node, endpoint string, inFlight int, log *slog.Logger) (*deliverer, error) {
 	bc := n.cfg.Broker
 	seen, err := dedup.OpenDelivered(ctx, n.broker.JetStream(), bc.Stream, bc.DuplicateWindow, bc.Replicas)
@@ -50,7 +51,8 @@ func newDeliverer(ctx context.Context, n *node, endpoint string, inFlight int, l
 	return &deliverer{m: m, reg: reg}, nil
 }
 
-// start delivers until stop is called; ctx only carries values.
+// start delivers to the webhook until stop is called; ctx only carries
+// values.
 func (d *deliverer) start(ctx context.Context) {
 	runCtx, halt := context.WithCancel(context.WithoutCancel(ctx))
 	d.halt, d.done = halt, make(chan error, 1)
@@ -79,10 +81,10 @@ func (d *deliverer) attempts() (histogram, error) {
 }
 
 // failures counts the outcomes that are not a first-time delivery, from
-// the subscription's counters and the webhook's duplicates, and describes
-// the first.
-func failures(st egress.Stats, r *receiver) (int64, string) {
-	dups, firstDup := r.duplicates()
+// the subscription's counters and the duplicates in the app's arrivals a,
+// and describes the first.
+func failures(st egress.Stats, a *arrivals) (int64, string) {
+	dups, firstDup := a.duplicates()
 	n := int64(st.Retried+st.DeadLettered) + dups
 	switch {
 	case st.Retried > 0 || st.DeadLettered > 0:

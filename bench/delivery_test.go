@@ -104,23 +104,30 @@ func benchDelivery(b *testing.B, o Options) {
 	}
 	b.ResetTimer()
 	d.start(b.Context())
-	awaitDeliveries(b, r, int64(b.N))
+	awaitBacklog(b, d, r.arrivals, b.N)
+}
+
+// awaitBacklog waits, timed, until a has received n events, then stops d
+// and fails if any delivery was retried, dead-lettered or received twice.
+func awaitBacklog(b *testing.B, d *deliverer, a *arrivals, n int) {
+	b.Helper()
+	awaitDeliveries(b, a, int64(n))
 	b.StopTimer()
 	st, err := d.stop(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
-	if n, first := failures(st, r); n > 0 {
+	if failed, first := failures(st, a); failed > 0 {
 		b.Fatal(first)
 	}
-	reportEvents(b, b.N)
+	reportEvents(b, n)
 }
 
-// awaitDeliveries polls r until it has received n events; it fails when
+// awaitDeliveries polls a until it has received n events; it fails when
 // none comes for deliveryStall.
-func awaitDeliveries(b *testing.B, r *receiver, n int64) {
+func awaitDeliveries(b *testing.B, a *arrivals, n int64) {
 	b.Helper()
-	seen, progress := r.received(), time.Now()
+	seen, progress := a.received(), time.Now()
 	for seen < n {
 		if time.Since(progress) > deliveryStall {
 			b.Fatalf("%d of %d events delivered, none for %s", seen, n, deliveryStall)
@@ -128,7 +135,7 @@ func awaitDeliveries(b *testing.B, r *receiver, n int64) {
 		if !wait(b.Context(), time.Millisecond) {
 			b.Fatal(b.Context().Err())
 		}
-		if got := r.received(); got > seen {
+		if got := a.received(); got > seen {
 			seen, progress = got, time.Now()
 		}
 	}

@@ -9,15 +9,22 @@
 //     server that broker.Open starts;
 //   - the sidecar's HTTP ingress, served in-process on a real 127.0.0.1 TCP
 //     listener, with single binary-mode events and with batches;
+//   - the sidecar's gRPC API, served the same way, with unary Publish calls
+//     of single events and PublishBatch calls, all over one client
+//     connection, each set against its HTTP counterpart;
 //   - a trivial net/http handler driven by the same load generator with the
 //     same requests, the ceiling for any HTTP sidecar.
 //
-// The delivery path, to a webhook on 127.0.0.1 that answers 200 at once and
-// checks that no event comes twice:
+// The delivery path, to an app that takes each delivery at once and checks
+// that no event comes twice (a webhook on 127.0.0.1 that answers 200, or a
+// gRPC Subscribe stream client that acks):
 //
 //   - delivery throughput at max_in_flight 1, 16 and 64: a backlog stored
 //     through broker.Client.Publish, then delivered by an egress.Manager
 //     and counted at the webhook;
+//   - the same at max_in_flight 64 over a gRPC Subscribe stream instead of
+//     a webhook, to an app that acks each delivery as it comes, set
+//     against the webhook's;
 //   - end-to-end latency: single events published over HTTP to the ingress
 //     at a fixed rate by an open-loop generator, delivered at
 //     max_in_flight 64, timed from the request's start to the webhook.

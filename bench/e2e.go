@@ -49,7 +49,7 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 	}
 	res = run.summarize(s, r)
 	res.Rate, res.Undelivered = l.rate, lost
-	n, first := failures(st, r)
+	n, first := failures(st, r.arrivals)
 	res.Failed += n
 	if res.FirstError == "" {
 		res.FirstError = first

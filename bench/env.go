@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -77,13 +78,9 @@ func startSidecar(ctx context.Context, o Options) (*sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := ingress.New(n.cfg, n.broker, nil, n.broker.Ready, prometheus.NewRegistry(), o.log())
+	srv, ln, err := listenIngress(n, nil, o.log())
 	if err != nil {
 		return nil, errors.Join(err, n.Close())
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bench: listen: %w", err), n.Close())
 	}
 	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s := &sidecar{node: n, url: publishURL(ln), stop: stop, done: make(chan error, 1)}
@@ -95,6 +92,20 @@ func startSidecar(ctx context.Context, o Options) (*sidecar, error) {
 func (s *sidecar) Close() error {
 	s.stop()
 	return errors.Join(<-s.done, s.node.Close())
+}
+
+// listenIngress is the sidecar's ingress over n, with the subscriptions of
+// subs (nil for none), and a 127.0.0.1 TCP listener to serve it on.
+func listenIngress(n *node, subs ingress.Subscriptions, log *slog.Logger) (*ingress.Server, net.Listener, error) {
+	srv, err := ingress.New(n.cfg, n.broker, subs, n.broker.Ready, prometheus.NewRegistry(), log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: listen: %w", err)
+	}
+	return srv, ln, nil
 }
 
 func publishURL(ln net.Listener) string {

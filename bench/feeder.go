@@ -65,10 +65,10 @@ func (f *feeder) publish(ctx context.Context, from uint64, size int) error {
 	return nil
 }
 
-// topUp keeps at least low events stored but not yet received by r:
+// topUp keeps at least low events stored but not yet in a:
 // whenever fewer are left it stores low more. It returns when ctx ends, or
 // with the error of a failed store.
-func (f *feeder) topUp(ctx context.Context, r *receiver, low int) error {
+func (f *feeder) topUp(ctx context.Context, a *arrivals, low int) error {
 	t := time.NewTicker(feedCheck)
 	defer t.Stop()
 	for {
@@ -77,7 +77,7 @@ func (f *feeder) topUp(ctx context.Context, r *receiver, low int) error {
 			return nil
 		case <-t.C:
 		}
-		if f.stored.Load()-r.received() >= int64(low) {
+		if f.stored.Load()-a.received() >= int64(low) {
 			continue
 		}
 		if err := f.store(ctx, low); err != nil && ctx.Err() == nil {

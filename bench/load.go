@@ -136,6 +136,9 @@ func newClient(concurrency int) *http.Client {
 			IdleConnTimeout:     time.Minute,
 			DisableCompression:  true,
 		},
-		Timeout: 30 * time.Second,
+		Timeout: requestTimeout,
 	}
 }
+
+// requestTimeout bounds each request of the load generator, HTTP or gRPC.
+const requestTimeout = 30 * time.Second

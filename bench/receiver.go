@@ -13,16 +13,10 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 )
 
-// receiver is the app's webhook: a net/http server on 127.0.0.1 that reads
-// each delivery's body, notes its Ce-Id and when it came, and answers 200
-// at once (400 for a delivery without an id, which the sidecar then
-// dead-letters). Its methods are safe for concurrent use. The caller must
-// Close it.
-type receiver struct {
-	srv  *http.Server
-	url  string
-	done chan error
-
+// arrivals is the app's ledger of the deliveries it received: each
+// event's id and when it first came, the duplicates, and the longest time
+// without one. Its methods are safe for concurrent use.
+type arrivals struct {
 	count atomic.Int64 // distinct ids received
 
 	mu       sync.Mutex
@@ -31,6 +25,24 @@ type receiver struct {
 	firstDup string
 	last     time.Time     // the latest receipt, or when gaps were reset
 	gap      time.Duration // the longest time between receipts since then
+}
+
+// newArrivals is an empty ledger; hint is the number of deliveries
+// expected, to size its table.
+func newArrivals(hint int) *arrivals {
+	return &arrivals{got: make(map[string]time.Time, hint)}
+}
+
+// receiver is the app's webhook: a net/http server on 127.0.0.1 that reads
+// each delivery's body, notes its Ce-Id and when it came in its arrivals,
+// and answers 200 at once (400 for a delivery without an id, which the
+// sidecar then dead-letters). Its methods are safe for concurrent use. The
+// caller must Close it.
+type receiver struct {
+	*arrivals
+	srv  *http.Server
+	url  string
+	done chan error
 }
 
 // startReceiver serves the webhook; hint is the number of deliveries
@@ -42,9 +54,9 @@ func startReceiver(hint int) (*receiver, error) {
 	}
 	h := config.Default().HTTP
 	r := &receiver{
-		url:  "http://" + ln.Addr().String() + "/events",
-		done: make(chan error, 1),
-		got:  make(map[string]time.Time, hint),
+		arrivals: newArrivals(hint),
+		url:      "http://" + ln.Addr().String() + "/events",
+		done:     make(chan error, 1),
 	}
 	r.srv = &http.Server{
 		Handler:      http.HandlerFunc(r.serveHTTP),
@@ -71,68 +83,69 @@ func (r *receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (r *receiver) note(id string, at time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.got[id]; dup {
-		r.dups++
-		if r.firstDup == "" {
-			r.firstDup = id
+// note records a delivery of the event with id that came at at.
+func (a *arrivals) note(id string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, dup := a.got[id]; dup {
+		a.dups++
+		if a.firstDup == "" {
+			a.firstDup = id
 		}
 		return
 	}
-	r.got[id] = at
-	r.count.Add(1)
-	if !r.last.IsZero() {
-		r.gap = max(r.gap, at.Sub(r.last))
+	a.got[id] = at
+	a.count.Add(1)
+	if !a.last.IsZero() {
+		a.gap = max(a.gap, at.Sub(a.last))
 	}
-	r.last = maxTime(r.last, at)
+	a.last = maxTime(a.last, at)
 }
 
 // resetGap starts measuring the longest gap between receipts from now.
-func (r *receiver) resetGap() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last, r.gap = time.Now(), 0
+func (a *arrivals) resetGap() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last, a.gap = time.Now(), 0
 }
 
 // longestGap is the longest time without a receipt since resetGap, up to
 // now.
-func (r *receiver) longestGap() time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.last.IsZero() {
+func (a *arrivals) longestGap() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last.IsZero() {
 		return 0
 	}
-	return max(r.gap, time.Since(r.last))
+	return max(a.gap, time.Since(a.last))
 }
 
 // received is the number of distinct events received.
-func (r *receiver) received() int64 { return r.count.Load() }
+func (a *arrivals) received() int64 { return a.count.Load() }
 
 // duplicates is the number of deliveries of an id received before, and
 // the first such id.
-func (r *receiver) duplicates() (int64, string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.dups, r.firstDup
+func (a *arrivals) duplicates() (int64, string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.dups, a.firstDup
 }
 
 // receivedAt returns when the event with id first came.
-func (r *receiver) receivedAt(id string) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	at, ok := r.got[id]
+func (a *arrivals) receivedAt(id string) (time.Time, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	at, ok := a.got[id]
 	return at, ok
 }
 
 // missing is how many of ids have not come.
-func (r *receiver) missing(ids []string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (a *arrivals) missing(ids []string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	n := 0
 	for _, id := range ids {
-		if _, ok := r.got[id]; !ok {
+		if _, ok := a.got[id]; !ok {
 			n++
 		}
 	}

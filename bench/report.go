@@ -28,9 +28,10 @@ type Report struct {
 	Tracing []TracingRun
 	// Ratios has each publish scenario's events/s over the baseline's, the
 	// high-concurrency single-event scenario's over the trivial handler's,
-	// the delivery throughput at max_in_flight 64 over the baseline's,
-	// then the delivery path's figures that have aims, then the tracing
-	// overheads.
+	// the delivery throughputs at max_in_flight 64 (webhook, then gRPC
+	// stream) over the baseline's, each gRPC scenario's over its HTTP or
+	// webhook counterpart's, then the delivery path's figures that have
+	// aims, then the tracing overheads.
 	Ratios []Ratio
 }
 
@@ -59,9 +60,10 @@ func (r *Report) AimsMet() bool {
 }
 
 // WriteMarkdown writes the report as Markdown: the machine, a table of the
-// publish scenarios, a table of the delivery scenarios, a table of the
-// tracing comparison, a table of the aims, and a line per failure or
-// note.
+// publish scenarios, a table of the delivery scenarios, a table setting
+// the gRPC scenarios against their HTTP and webhook counterparts, a table
+// of the tracing comparison, a table of the aims, and a line per failure
+// or note.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := r.Machine
@@ -71,17 +73,21 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	base := r.baseline()
 	if r.has(false) {
 		r.writePublish(&b, base)
-		b.WriteString("\nLatency is per request (for the baseline, from publish to ack); failed counts requests, warm-up included. ")
+		b.WriteString("\nLatency is per request (for the baseline, from publish to ack; for gRPC, per call, every call on one HTTP/2 connection); ")
+		b.WriteString("failed counts requests, warm-up included. ")
 		b.WriteString("The trivial handler's events/s is its requests/s.\n\n")
 	}
 	if r.has(true) {
 		r.writeDelivery(&b, base)
-		b.WriteString("\nA delivery of a backlog counts the distinct events the webhook received in the measured window; its p50 and p99 are ")
-		b.WriteString("the delivery attempt's duration, interpolated within the buckets of eventsidecar_delivery_duration_seconds. ")
+		b.WriteString("\nA delivery of a backlog counts the distinct events the webhook received in the measured window (gRPC stream delivery: ")
+		b.WriteString("those an app received on one Subscribe stream, acking each at once); its p50 and p99 are ")
+		b.WriteString("the delivery attempt's duration (on a stream, from handing the delivery out to its ack), ")
+		b.WriteString("interpolated within the buckets of eventsidecar_delivery_duration_seconds. ")
 		b.WriteString("End to end, events/s is the achieved rate of accepted events, and p50 and p99 run from the start of the publish ")
 		b.WriteString("request to the event's arrival at the webhook. Failed counts failed requests and deliveries retried, ")
 		b.WriteString("dead-lettered or received twice, warm-up included; lost, accepted events never delivered.\n\n")
 	}
+	r.writeVersus(&b)
 	r.writeTracing(&b)
 	r.writeAims(&b)
 	r.writeFailures(&b)
@@ -137,6 +143,29 @@ func (r *Report) writeDelivery(b *strings.Builder, base float64) {
 			res.Name, res.Concurrency, res.Requests, res.EventsPerSec,
 			ms(res.P50), ms(res.P99), res.Failed, res.Lost(), ofBase)
 	}
+}
+
+// writeVersus writes the table setting each scenario that has a
+// counterpart (Result.Versus) against it; nothing when none ran with its
+// counterpart.
+func (r *Report) writeVersus(b *strings.Builder) {
+	byKey := make(map[string]Result, len(r.Results))
+	for _, res := range r.Results {
+		byKey[res.Key] = res
+	}
+	var rows strings.Builder
+	for _, res := range r.Results {
+		if other, ok := byKey[res.Versus]; ok {
+			fmt.Fprintf(&rows, "| %s | %.0f | %s | %.0f | %s |\n",
+				res.Name, res.EventsPerSec, other.Name, other.EventsPerSec, fraction(res.EventsPerSec, other.EventsPerSec))
+		}
+	}
+	if rows.Len() == 0 {
+		return
+	}
+	b.WriteString("| gRPC scenario | events/s | against | events/s | ratio |\n|---|--:|---|--:|--:|\n")
+	b.WriteString(rows.String())
+	b.WriteString("\n")
 }
 
 func (r *Report) writeAims(b *strings.Builder) {

@@ -14,6 +14,10 @@ type Result struct {
 	Key string
 	// Name describes the scenario, e.g. "HTTP single event, c=64".
 	Name string
+	// Versus is the Key of the scenario this one is set against: for a
+	// gRPC scenario, its HTTP or webhook counterpart; empty for the
+	// others.
+	Versus string
 	// Delivery marks the delivery path's scenarios; the fields below say
 	// what they mean for those.
 	Delivery bool
@@ -24,10 +28,10 @@ type Result struct {
 	// EventsPerRequest is the number of events each request carries.
 	EventsPerRequest int
 	// Requests and Events count the measured ones (not the warm-up). For
-	// a delivery throughput scenario both count the deliveries the webhook
-	// received; for the end-to-end scenario Events counts the accepted
-	// events scheduled after the warm-up, Requests those of them the
-	// webhook received.
+	// a delivery throughput scenario both count the deliveries the app
+	// received (at its webhook or on its gRPC stream); for the end-to-end
+	// scenario Events counts the accepted events scheduled after the
+	// warm-up, Requests those of them the webhook received.
 	Requests, Events int64
 	// Elapsed is the measured time: from the end of the warm-up to the end
 	// of the last measured request (for a delivery throughput scenario, of
@@ -45,9 +49,10 @@ type Result struct {
 	// arrival at the webhook.
 	P50, P99 time.Duration
 	// Failed counts failed requests (transport errors and answers other
-	// than 2xx; for the baseline, failed publishes), warm-up included. For
-	// a delivery scenario it also counts the deliveries retried,
-	// dead-lettered, or received again by the webhook.
+	// than 2xx or, for gRPC, OK; for the baseline, failed publishes),
+	// warm-up included. For a delivery scenario it also counts the
+	// deliveries retried, dead-lettered, or received again by the app,
+	// and a gRPC stream that ended before the app closed it.
 	Failed int64
 	// FirstError is the first failure's error, if any.
 	FirstError string
@@ -82,7 +87,7 @@ func (r Result) Lost() int64 {
 // summarize merges a measurement's samples into sc's Result.
 func summarize(sc scenario, m measurement) Result {
 	r := Result{
-		Key: sc.key, Name: sc.name, Concurrency: sc.concurrency, EventsPerRequest: sc.perRequest,
+		Key: sc.key, Name: sc.name, Versus: sc.versus, Concurrency: sc.concurrency, EventsPerRequest: sc.perRequest,
 		Stores: m.stores, Stored: m.stored,
 	}
 	var n int
@@ -170,8 +175,9 @@ const (
 
 // ratios are each publish scenario's events/s over the baseline's, the
 // high-concurrency single-event scenario's over the trivial handler's, the
-// delivery throughput at aimInFlight over the baseline's, then the
-// delivery path's figures with aims (the end-to-end p99's only at
+// delivery throughputs at aimInFlight (webhook, then gRPC stream) over the
+// baseline's, each gRPC scenario's over its counterpart's (Result.Versus),
+// then the delivery path's figures with aims (the end-to-end p99's only at
 // aimE2ERate). Only what o's scenarios measured is there.
 func ratios(results []Result, o Options) []Ratio {
 	kBase, _, kSingle, kBatch, kTrivial := o.keys()
@@ -195,11 +201,24 @@ func ratios(results []Result, o Options) []Ratio {
 	if trivial, ok := byKey[kTrivial]; ok && hasSingle {
 		out = append(out, ratio(single, trivial, aimSingle))
 	}
-	deliveries, hasDeliveries := byKey[deliveryKey(aimInFlight)]
-	if hasDeliveries && hasBase {
-		out = append(out, ratio(deliveries, base, 0))
+	for _, k := range []string{deliveryKey(aimInFlight), streamKey(aimInFlight)} {
+		if r, ok := byKey[k]; ok && hasBase {
+			out = append(out, ratio(r, base, 0))
+		}
 	}
-	if hasDeliveries {
+	for _, r := range results {
+		if versus, ok := byKey[r.Versus]; ok {
+			out = append(out, ratio(r, versus, 0))
+		}
+	}
+	return append(out, figures(byKey, o)...)
+}
+
+// figures are the delivery path's figures with aims: the deliveries/s at
+// aimInFlight, and the end-to-end p99 (with its aim only at aimE2ERate).
+func figures(byKey map[string]Result, o Options) []Ratio {
+	var out []Ratio
+	if deliveries, ok := byKey[deliveryKey(aimInFlight)]; ok {
 		out = append(out, figure(deliveries, "events_per_sec", "deliveries/s", "deliveries/s", deliveries.EventsPerSec, aimDeliveries, false))
 	}
 	if e2e, ok := byKey[o.e2eKey()]; ok {

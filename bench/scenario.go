@@ -129,8 +129,9 @@ func (o Options) log() *slog.Logger {
 // scenario is one measurement.
 type scenario struct {
 	key, name   string
-	concurrency int // requests (or acks, or deliveries) in flight at most
-	perRequest  int // events per request
+	concurrency int    // requests (or acks, or deliveries) in flight at most
+	perRequest  int    // events per request
+	versus      string // the key of the scenario it is set against, if any
 	measure     func(ctx context.Context, o Options, s scenario) (Result, error)
 }
 
@@ -208,13 +209,23 @@ func (o Options) keys() (baseline, single1, single, batch, trivial string) {
 		fmt.Sprintf("trivial_c%d", o.Concurrency)
 }
 
+// grpcKeys are the keys of the gRPC publish scenarios: single events at
+// o.Concurrency and batches.
+func (o Options) grpcKeys() (single, batch string) {
+	return fmt.Sprintf("grpc_single_c%d", o.Concurrency),
+		fmt.Sprintf("grpc_batch%d_c%d", o.BatchSize, o.BatchConcurrency)
+}
+
 // deliveryInFlight are the max_in_flight settings of the delivery
 // throughput scenarios; the aim is for aimInFlight.
 var deliveryInFlight = []int{1, 16, aimInFlight}
 
 // deliveryKey is the key of the delivery throughput scenario at
-// max_in_flight inFlight, and e2eKey the end-to-end scenario's.
+// max_in_flight inFlight, streamKey the gRPC stream's, and e2eKey the
+// end-to-end scenario's.
 func deliveryKey(inFlight int) string { return fmt.Sprintf("delivery_mif%d", inFlight) }
+
+func streamKey(inFlight int) string { return fmt.Sprintf("grpc_stream_mif%d", inFlight) }
 
 func (o Options) e2eKey() string { return fmt.Sprintf("e2e_r%d", o.E2ERate) }
 
@@ -232,23 +243,36 @@ func (o Options) scenarios() []scenario {
 
 func (o Options) publishScenarios() []scenario {
 	kBase, kSingle1, kSingle, kBatch, kTrivial := o.keys()
-	batch := batchOf(o.BatchSize)
+	kGRPCSingle, kGRPCBatch := o.grpcKeys()
+	c, bc, bs := o.Concurrency, o.BatchConcurrency, o.BatchSize
 	return []scenario{
-		{kBase, fmt.Sprintf("baseline: JetStream async, window %d", o.Window), o.Window, 1, summarized(measureDirect)},
-		{kSingle1, "HTTP single event, c=1", 1, 1, summarized(measureSidecar(singleRequest))},
-		{kSingle, fmt.Sprintf("HTTP single event, c=%d", o.Concurrency), o.Concurrency, 1, summarized(measureSidecar(singleRequest))},
-		{kBatch, fmt.Sprintf("HTTP batch of %d, c=%d", o.BatchSize, o.BatchConcurrency), o.BatchConcurrency, o.BatchSize, summarized(measureSidecar(batch))},
-		{kTrivial, fmt.Sprintf("trivial handler, c=%d", o.Concurrency), o.Concurrency, 1, summarized(measureTrivial)},
+		{key: kBase, name: fmt.Sprintf("baseline: JetStream async, window %d", o.Window), concurrency: o.Window, perRequest: 1,
+			measure: summarized(measureDirect)},
+		{key: kSingle1, name: "HTTP single event, c=1", concurrency: 1, perRequest: 1,
+			measure: summarized(measureSidecar(singleRequest))},
+		{key: kSingle, name: fmt.Sprintf("HTTP single event, c=%d", c), concurrency: c, perRequest: 1,
+			measure: summarized(measureSidecar(singleRequest))},
+		{key: kGRPCSingle, name: fmt.Sprintf("gRPC Publish single, c=%d", c), concurrency: c, perRequest: 1, versus: kSingle,
+			measure: summarized(measureGRPC(publishSingle))},
+		{key: kBatch, name: fmt.Sprintf("HTTP batch of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs,
+			measure: summarized(measureSidecar(batchOf(bs)))},
+		{key: kGRPCBatch, name: fmt.Sprintf("gRPC PublishBatch of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs, versus: kBatch,
+			measure: summarized(measureGRPC(publishBatchOf(bs)))},
+		{key: kTrivial, name: fmt.Sprintf("trivial handler, c=%d", c), concurrency: c, perRequest: 1,
+			measure: summarized(measureTrivial)},
 	}
 }
 
 func (o Options) deliveryScenarios() []scenario {
 	var out []scenario
 	for _, n := range deliveryInFlight {
-		out = append(out, scenario{deliveryKey(n), fmt.Sprintf("delivery of a backlog, max_in_flight %d", n), n, 1, measureDelivery})
+		out = append(out, scenario{key: deliveryKey(n), name: fmt.Sprintf("delivery of a backlog, max_in_flight %d", n),
+			concurrency: n, perRequest: 1, measure: measureDelivery})
 	}
+	out = append(out, scenario{key: streamKey(aimInFlight), name: fmt.Sprintf("gRPC stream delivery, max_in_flight %d", aimInFlight),
+		concurrency: aimInFlight, perRequest: 1, versus: deliveryKey(aimInFlight), measure: measureStreamDelivery})
 	name := fmt.Sprintf("end to end: HTTP publish at %d events/s to delivery, max_in_flight %d", o.E2ERate, e2eInFlight)
-	return append(out, scenario{o.e2eKey(), name, e2eInFlight, 1, measureEndToEnd})
+	return append(out, scenario{key: o.e2eKey(), name: name, concurrency: e2eInFlight, perRequest: 1, measure: measureEndToEnd})
 }
 
 // measureDirect runs the baseline on a fresh node.
