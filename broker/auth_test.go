@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -32,8 +33,8 @@ type authSetup struct {
 	secrets []string // must not appear in any error
 }
 
-// authChange is client settings that Open must refuse with an error
-// containing want.
+// authChange is client settings that Start must refuse, or that keep the
+// Client from ever becoming ready, with an error containing want.
 type authChange struct {
 	name, want string
 	change     func(cfg *config.Broker)
@@ -74,21 +75,23 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// checkRefused checks that Open fails with an error containing want and
-// none of the secrets.
+// checkRefused checks that Start fails, or Ready reports the broker's
+// refusal, with an error containing want and none of the secrets.
 func checkRefused(t *testing.T, cfg config.Broker, want string, secrets []string) {
 	t.Helper()
-	c, err := Open(t.Context(), cfg, "eventsidecar test", testLogger(t))
+	c, err := Start(t.Context(), cfg, "eventsidecar test", testLogger(t))
 	if err == nil {
-		c.Close()
-		t.Fatal("Open succeeded, want an error")
-	}
-	if !strings.Contains(err.Error(), want) {
-		t.Errorf("Open error = %q, want it to contain %q", err, want)
+		defer c.Close()
+		waitFor(t, 10*time.Second, "Ready reporting the refusal", func() error {
+			if err = c.Ready(t.Context()); err == nil || !strings.Contains(err.Error(), want) {
+				return fmt.Errorf("Ready = %v, want an error containing %q", err, want)
+			}
+			return nil
+		})
 	}
 	for _, secret := range secrets {
 		if strings.Contains(err.Error(), secret) {
-			t.Errorf("Open error %q contains the secret %q", err, secret)
+			t.Errorf("error %q contains the secret %q", err, secret)
 		}
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,27 +21,31 @@ import (
 )
 
 const (
-	// reconnectWait is the pause between reconnection attempts.
-	reconnectWait = 500 * time.Millisecond
+	// reconnectMinWait and reconnectMaxWait bound the backoff between
+	// attempts to (re)connect: it doubles from the first to the second.
+	reconnectMinWait = 250 * time.Millisecond
+	reconnectMaxWait = 2 * time.Second
 	// drainTimeout bounds draining the connection on Close.
 	drainTimeout = 10 * time.Second
 )
 
-// Client is a connection to JetStream, embedded or external, with the
-// events stream in place. It is safe for concurrent use; the caller owns it
-// and must Close it.
+// Client is a connection to JetStream, embedded or external, that keeps
+// the events stream (and whatever else Prepare was given) in place. It is
+// safe for concurrent use; the caller owns it and must Close it.
 type Client struct {
 	cfg         config.Broker
 	log         *slog.Logger
+	url         string         // the broker's URLs without credentials, for messages
+	unlock      func()         // releases the embedded store's lock; nil for an external broker
 	server      *server.Server // the embedded server; nil for an external broker
 	embeddedURL string
 	nc          *nats.Conn
 	js          jetstream.JetStream
-	stream      jetstream.Stream
 	slots       *semaphore.Weighted // one per event waiting for its PubAck
+	setup       setup
+	connErr     atomic.Pointer[error] // why the last attempt to connect failed; nil once connected
 
 	closed   chan struct{}      // closed when the NATS connection has closed
-	resync   chan struct{}      // asks the resync loop to ensure the stream again
 	stopBG   context.CancelFunc // stops background work
 	mu       sync.Mutex         // guards closing and bg.Add
 	closing  bool
@@ -48,13 +54,18 @@ type Client struct {
 	closeErr error
 }
 
-// Open connects to the broker described by cfg (starting the embedded
-// server when cfg.URL is empty) and makes sure the events stream exists with
-// the settings the sidecar owns. name is the NATS connection name, e.g.
-// "eventsidecar orders"; log receives the connection's and the embedded
-// server's log (slog.Default when nil). The caller must Close the returned
-// Client.
-func Open(ctx context.Context, cfg config.Broker, name string, log *slog.Logger) (*Client, error) {
+// Start starts connecting to the broker described by cfg and returns at
+// once, connected or not. For an embedded broker (cfg.URL empty) it first
+// takes the store directory's lock, failing at once when another process
+// holds it, and starts the embedded server; an external broker is dialled
+// once and then, while it cannot be reached, again in the background with
+// backoff, as after a lost connection. Once connected, the events stream is
+// created or updated and every step given to Prepare runs; Ready reports
+// nil from then on while the connection lasts. name is the NATS connection
+// name, e.g. "eventsidecar orders"; log receives the connection's and the
+// embedded server's log (slog.Default when nil). The caller must Close the
+// returned Client.
+func Start(ctx context.Context, cfg config.Broker, name string, log *slog.Logger) (*Client, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -64,9 +75,10 @@ func Open(ctx context.Context, cfg config.Broker, name string, log *slog.Logger)
 	c := &Client{
 		cfg:    cfg,
 		log:    log,
+		url:    Redact(cfg.URL),
 		slots:  semaphore.NewWeighted(int64(cfg.MaxPending)),
+		setup:  newSetup(),
 		closed: make(chan struct{}),
-		resync: make(chan struct{}, 1),
 	}
 	if err := c.connect(ctx, name); err != nil {
 		return nil, err
@@ -83,8 +95,20 @@ func Open(ctx context.Context, cfg config.Broker, name string, log *slog.Logger)
 	bgCtx, stop := context.WithCancel(context.Background())
 	c.stopBG = stop
 	c.bg.Add(1)
-	go c.resyncLoop(bgCtx)
-	if c.stream, err = ensureStream(ctx, js, cfg); err != nil {
+	go c.setupLoop(bgCtx)
+	c.requestSetup()
+	return c, nil
+}
+
+// Open is Start followed by waiting, bounded by ctx, until the Client is
+// ready: connected, with the stream in place. The caller must Close the
+// returned Client.
+func Open(ctx context.Context, cfg config.Broker, name string, log *slog.Logger) (*Client, error) {
+	c, err := Start(ctx, cfg, name, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitReady(ctx); err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
 	return c, nil
@@ -107,31 +131,41 @@ func checkConfig(cfg config.Broker) error {
 }
 
 // connect starts the embedded server if there is one and connects to it
-// in-process, or dials the external broker.
+// in-process, or dials the external broker, keeping on in the background
+// when it cannot be reached.
 func (c *Client) connect(ctx context.Context, name string) error {
-	opts := c.connOptions(name)
-	url := c.cfg.URL
-	if url == "" {
-		s, listenURL, err := startEmbedded(ctx, c.cfg.Embedded, c.log)
-		if err != nil {
-			return err
-		}
-		c.server, c.embeddedURL = s, listenURL
-		url = s.ClientURL()
-		opts = append(opts, nats.InProcessServer(s))
-	} else {
-		auth, err := authOptions(c.cfg)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, auth...)
+	if c.cfg.URL == "" {
+		return c.connectEmbedded(ctx, name)
 	}
-	nc, err := nats.Connect(url, opts...)
+	auth, err := authOptions(c.cfg)
 	if err != nil {
-		c.stopServer()
-		return fmt.Errorf("broker: connect: %w", err)
+		return err
 	}
-	c.nc = nc
+	opts := append(c.connOptions(name), auth...)
+	if c.nc, err = nats.Connect(c.cfg.URL, append(opts, nats.RetryOnFailedConnect(true))...); err != nil {
+		return fmt.Errorf("broker: connect to %s: %w", c.url, err)
+	}
+	return nil
+}
+
+// connectEmbedded locks the store directory, starts the embedded server
+// and connects to it in-process.
+func (c *Client) connectEmbedded(ctx context.Context, name string) error {
+	unlock, err := lockStore(c.cfg.Embedded.StoreDir)
+	if err != nil {
+		return err
+	}
+	s, listenURL, err := startEmbedded(ctx, c.cfg.Embedded, c.log)
+	if err != nil {
+		unlock()
+		return err
+	}
+	c.unlock, c.server, c.embeddedURL = unlock, s, listenURL
+	c.url = "embedded:" + c.cfg.Embedded.StoreDir
+	if c.nc, err = nats.Connect(s.ClientURL(), append(c.connOptions(name), nats.InProcessServer(s))...); err != nil {
+		c.stopServer()
+		return fmt.Errorf("broker: connect to the embedded server: %w", err)
+	}
 	return nil
 }
 
@@ -139,15 +173,25 @@ func (c *Client) connOptions(name string) []nats.Option {
 	return []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(reconnectWait),
+		nats.CustomReconnectDelay(reconnectDelay),
 		nats.ReconnectBufSize(-1),
-		nats.RetryOnFailedConnect(false),
 		nats.DrainTimeout(drainTimeout),
 		nats.DisconnectErrHandler(c.onDisconnect),
-		nats.ReconnectHandler(c.onReconnect),
+		nats.ConnectHandler(c.onConnect), // the first connection, when made in the background
+		nats.ReconnectHandler(c.onConnect),
+		nats.ReconnectErrHandler(c.onConnectError),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		nats.ErrorHandler(c.onAsyncError),
 	}
+}
+
+// reconnectDelay is the pause after the attempts-th round of failed
+// connection attempts: doubling from reconnectMinWait up to
+// reconnectMaxWait, less up to a quarter of it at random.
+func reconnectDelay(attempts int) time.Duration {
+	d := reconnectMinWait << min(max(attempts-1, 0), 8)
+	d = min(d, reconnectMaxWait)
+	return d - time.Duration(rand.Int64N(int64(d/4)+1))
 }
 
 // authOptions turns the configured credentials into connection options.
@@ -195,15 +239,25 @@ func checkCreds(path string) error {
 }
 
 func (c *Client) onDisconnect(nc *nats.Conn, err error) {
+	c.setup.lost()
 	if c.isClosing() {
 		return
 	}
-	c.log.Warn("broker: disconnected; reconnecting", "error", err)
+	c.log.Warn("broker: disconnected; reconnecting", "url", c.url, "error", err)
 }
 
-func (c *Client) onReconnect(nc *nats.Conn) {
-	c.log.Info("broker: reconnected", "url", nc.ConnectedUrlRedacted())
-	c.requestResync()
+func (c *Client) onConnect(nc *nats.Conn) {
+	c.connErr.Store(nil)
+	c.log.Info("broker: connected", "url", nc.ConnectedUrlRedacted())
+	c.requestSetup()
+}
+
+// onConnectError notes why an attempt to (re)connect failed, and logs the
+// first failure since the connection was last up.
+func (c *Client) onConnectError(_ *nats.Conn, err error) {
+	if c.connErr.Swap(&err) == nil && !c.isClosing() {
+		c.log.Warn("broker: cannot connect; retrying in the background", "url", c.url, "error", err)
+	}
 }
 
 func (c *Client) onAsyncError(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -220,19 +274,57 @@ func (c *Client) isClosing() bool {
 	return c.closing
 }
 
-// Ready returns nil when the connection is up and the stream is in place,
-// else an error saying why. It is safe for concurrent use.
+// Ready returns nil when the connection is up, the stream is in place and
+// every Prepare step has run since the connection was made; else an error
+// saying why, naming the broker. It is safe for concurrent use.
 func (c *Client) Ready(ctx context.Context) error {
-	if st := c.nc.Status(); st != nats.CONNECTED {
-		return fmt.Errorf("broker: not connected (%s)", st)
+	if err := c.settled(); err != nil {
+		return err
 	}
-	if _, err := c.stream.Info(ctx); err != nil {
+	if _, err := c.setup.lastStream().Info(ctx); err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			c.requestResync()
+			c.requestSetup()
 		}
-		return fmt.Errorf("broker: stream %q: %w", c.cfg.Stream, err)
+		return fmt.Errorf("broker %s: stream %q: %w", c.url, c.cfg.Stream, err)
 	}
 	return nil
+}
+
+// settled returns nil while the connection is up and set up, without
+// asking the broker; else why not.
+func (c *Client) settled() error {
+	if err := c.connected(); err != nil {
+		return err
+	}
+	if _, err := c.setup.done(); err != nil {
+		return fmt.Errorf("broker %s: %w", c.url, err)
+	}
+	return nil
+}
+
+// connected returns nil while the connection is up, else an error naming
+// the broker, its connection state and the last connection error.
+func (c *Client) connected() error {
+	st := c.nc.Status()
+	if st == nats.CONNECTED {
+		return nil
+	}
+	if err := c.connErr.Load(); err != nil {
+		return fmt.Errorf("broker %s: not connected (%s): %w", c.url, st, *err)
+	}
+	return fmt.Errorf("broker %s: not connected (%s)", c.url, st)
+}
+
+// WaitReady waits until Ready would report nil without asking the broker
+// (connected, the stream and the Prepare steps in place), or until ctx
+// ends, returning then why the Client is not ready.
+func (c *Client) WaitReady(ctx context.Context) error {
+	select {
+	case <-c.setup.ready():
+		return nil
+	case <-ctx.Done():
+		return errors.Join(fmt.Errorf("broker %s: not ready: %w", c.url, ctx.Err()), c.connected())
+	}
 }
 
 // Conn returns the NATS connection. It is owned by the Client: do not
@@ -313,5 +405,8 @@ func (c *Client) drain() error {
 func (c *Client) stopServer() {
 	if c.server != nil {
 		stopEmbedded(c.server)
+	}
+	if c.unlock != nil {
+		c.unlock()
 	}
 }

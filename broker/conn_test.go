@@ -2,6 +2,11 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -78,7 +83,7 @@ func TestOpenKeepsOperatorSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := c.stream.CachedInfo().Config
+	sc := c.setup.lastStream().CachedInfo().Config
 	sc.MaxAge = time.Hour
 	if _, err := c.JetStream().UpdateStream(t.Context(), sc); err != nil {
 		t.Fatalf("operator's UpdateStream: %v", err)
@@ -89,7 +94,7 @@ func TestOpenKeepsOperatorSettings(t *testing.T) {
 	cfg.DuplicateWindow = time.Minute
 	cfg.SubjectPrefix = "ev"
 	c = open(t, cfg)
-	got := c.stream.CachedInfo().Config
+	got := c.setup.lastStream().CachedInfo().Config
 	if got.MaxAge != time.Hour || got.Duplicates != time.Minute || len(got.Subjects) != 1 || got.Subjects[0] != "ev.>" {
 		t.Errorf("stream MaxAge %s Duplicates %s Subjects %q, want 1h, 1m, [ev.>]", got.MaxAge, got.Duplicates, got.Subjects)
 	}
@@ -152,4 +157,60 @@ func TestEmbeddedListen(t *testing.T) {
 	if err != nil || ack.Stream != "EVENTS" {
 		t.Fatalf("publish through EmbeddedURL = %+v, %v; want stored in EVENTS", ack, err)
 	}
+}
+
+func TestStoreDirHasOneOwner(t *testing.T) {
+	cfg := testConfig(t)
+	first := open(t, cfg)
+	publishOne(t, first, messages(t, 1)[0])
+	before := storeFiles(t, cfg.Embedded.StoreDir)
+
+	second := cfg
+	second.Embedded.Listen = "127.0.0.1:0"
+	c, err := Start(t.Context(), second, "second", testLogger(t))
+	if err == nil {
+		c.Close()
+		t.Fatal("a second Client on the same store_dir started, want an error")
+	}
+	want := fmt.Sprintf("store_dir %s is in use by another process (pid %d)", cfg.Embedded.StoreDir, os.Getpid())
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %q, want it to contain %q", err, want)
+	}
+	if after := storeFiles(t, cfg.Embedded.StoreDir); !maps.Equal(before, after) {
+		t.Errorf("the refused start changed the store:\nbefore %v\nafter  %v", before, after)
+	}
+	if n := streamMsgs(t, first); n != 1 {
+		t.Errorf("the first Client's stream holds %d messages, want 1", n)
+	}
+
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := open(t, cfg) // the lock went with the first Client
+	if n := streamMsgs(t, again); n != 1 {
+		t.Errorf("reopened stream holds %d messages, want 1", n)
+	}
+}
+
+// storeFiles is the set of files under dir, with the lock file's content
+// (the others' contents are the running broker's to change).
+func storeFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files[path] = ""
+		if d.Name() == lockFile {
+			b, err := os.ReadFile(path)
+			files[path] = string(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

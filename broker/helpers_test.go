@@ -136,7 +136,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 // streamMsgs is the number of messages in c's stream.
 func streamMsgs(t *testing.T, c *Client) uint64 {
 	t.Helper()
-	info, err := c.stream.Info(context.Background())
+	info, err := c.setup.lastStream().Info(context.Background())
 	if err != nil {
 		t.Fatalf("stream info: %v", err)
 	}

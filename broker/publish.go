@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/headers"
@@ -63,8 +62,10 @@ type Receipt struct {
 // the wait is bounded by ctx and the publish timeout. A receipt reports an
 // event stored only when the broker acknowledged it. When fewer than
 // len(msgs) of the max_pending slots are free nothing is sent and every
-// receipt wraps ErrOverloaded; when the connection is down nothing is sent
-// and every receipt wraps ErrUnavailable. It is safe for concurrent use;
+// receipt wraps ErrOverloaded; when the connection is down, or the stream
+// and the Prepare steps (the subscriptions' consumers, which would miss
+// the event) are not in place since it came up, nothing is sent and every
+// receipt wraps ErrUnavailable. It is safe for concurrent use;
 // each call waits for its own acknowledgements only.
 func (c *Client) Publish(ctx context.Context, msgs []Message) []Receipt {
 	receipts := make([]Receipt, len(msgs))
@@ -75,9 +76,9 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) []Receipt {
 	if !c.slots.TryAcquire(n) {
 		return fill(receipts, ErrOverloaded)
 	}
-	if st := c.nc.Status(); st != nats.CONNECTED {
+	if err := c.settled(); err != nil {
 		c.slots.Release(n)
-		return fill(receipts, fmt.Errorf("%w: not connected (%s)", ErrUnavailable, st))
+		return fill(receipts, fmt.Errorf("%w: %v", ErrUnavailable, err))
 	}
 	waitCtx, cancel := context.WithTimeout(ctx, c.cfg.PublishTimeout)
 	defer cancel()
@@ -164,7 +165,11 @@ func (c *Client) receipt(ctx context.Context, ack *jetstream.PubAck) Receipt {
 // readOriginal fills in r's Fingerprint, ID and Source from the stored
 // original of a duplicate; they stay "" if it cannot be read.
 func (c *Client) readOriginal(ctx context.Context, r *Receipt) {
-	m, err := c.stream.GetMsg(ctx, r.Sequence)
+	var m *jetstream.RawStreamMsg
+	st, err := c.eventsStream(ctx)
+	if err == nil {
+		m, err = st.GetMsg(ctx, r.Sequence)
+	}
 	if err != nil {
 		c.log.Warn("broker: read the original of a duplicate", "stream", c.cfg.Stream, "sequence", r.Sequence, "error", err)
 		return
@@ -172,6 +177,19 @@ func (c *Client) readOriginal(ctx context.Context, r *Receipt) {
 	r.Fingerprint = m.Header.Get(FingerprintHeader)
 	r.ID, _ = headers.Decode(m.Header.Get(headers.Prefix + "id"))
 	r.Source, _ = headers.Decode(m.Header.Get(headers.Prefix + "source"))
+}
+
+// eventsStream is the events stream: as last put in place, or looked up
+// when a publish succeeded before the first set-up pass did.
+func (c *Client) eventsStream(ctx context.Context) (jetstream.Stream, error) {
+	if st := c.setup.lastStream(); st != nil {
+		return st, nil
+	}
+	st, err := c.js.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("broker: look up stream %q: %w", c.cfg.Stream, err)
+	}
+	return st, nil
 }
 
 // classify maps a publish error to ErrOverloaded (the publisher stalled) or

@@ -84,7 +84,7 @@ func TestPublishPercentEncodingVector(t *testing.T) {
 	ev.SetSubject(euroPlain)
 	ev.SetExtension("greeting", euroPlain)
 	r := publishOne(t, c, Message{Topic: "orders.created", Event: ev, MsgID: "k1"})
-	raw, err := c.stream.GetMsg(t.Context(), r.Sequence)
+	raw, err := c.setup.lastStream().GetMsg(t.Context(), r.Sequence)
 	if err != nil {
 		t.Fatalf("GetMsg: %v", err)
 	}

@@ -5,18 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/config"
-)
-
-const (
-	// resyncMinWait and resyncMaxWait bound the backoff between attempts to
-	// put the stream back in place after a reconnect.
-	resyncMinWait = 500 * time.Millisecond
-	resyncMaxWait = 10 * time.Second
 )
 
 // ensureStream creates the stream when it is missing; when it exists, it
@@ -69,51 +61,4 @@ func ownedFields(sc jetstream.StreamConfig, cfg config.Broker) jetstream.StreamC
 		sc.Duplicates = cfg.DuplicateWindow
 	}
 	return sc
-}
-
-// requestResync asks the resync loop to ensure the stream again, without
-// blocking: one pending request is enough.
-func (c *Client) requestResync() {
-	select {
-	case c.resync <- struct{}{}:
-	default:
-	}
-}
-
-// resyncLoop ensures the stream each time it is asked to (after a
-// reconnect, so that a broker that lost its state gets the stream back),
-// until ctx ends.
-func (c *Client) resyncLoop(ctx context.Context) {
-	defer c.bg.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.resync:
-		}
-		c.resyncStream(ctx)
-	}
-}
-
-// resyncStream ensures the stream, retrying with backoff until it succeeds
-// or ctx ends.
-func (c *Client) resyncStream(ctx context.Context) {
-	wait := resyncMinWait
-	for {
-		attempt, cancel := context.WithTimeout(ctx, c.cfg.PublishTimeout)
-		_, err := ensureStream(attempt, c.js, c.cfg)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		c.log.Warn("broker: stream not in place; retrying", "stream", c.cfg.Stream, "error", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, resyncMaxWait)
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,36 +21,75 @@ const deliveredBucketPrefix = "eventsidecar-delivered-"
 // Delivered remembers which events each subscription's app answered 2xx
 // for, and how often a subscription handed a stored event back to the
 // broker without an attempt, for the duplicate window, in a JetStream
-// key-value bucket, so that every sidecar sharing the broker sees the same. It is safe for
-// concurrent use; it does not own the JetStream context it was opened
-// with, and has nothing to close.
+// key-value bucket, so that every sidecar sharing the broker sees the
+// same. Its methods fail until Ensure has put the bucket in place. It is
+// safe for concurrent use; it does not own the JetStream context it was
+// made with, and has nothing to close.
 type Delivered struct {
-	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	cfg    jetstream.KeyValueConfig
 	bucket string
+	kv     atomic.Pointer[bucketHandle] // nil until Ensure succeeded
 }
 
-// OpenDelivered creates the bucket "eventsidecar-delivered-<stream>" (the
-// stream name with every character outside A-Z, a-z, 0-9, "_" and "-"
-// replaced by "_") or updates it to the given settings: entries expire
-// after window, one value per key, file storage, replicas copies (at least
-// 1). It is idempotent, and safe while other sidecars open the same bucket.
-func OpenDelivered(ctx context.Context, js jetstream.JetStream, stream string, window time.Duration, replicas int) (*Delivered, error) {
+// bucketHandle holds the bucket's handle, for an atomic.Pointer.
+type bucketHandle struct{ jetstream.KeyValue }
+
+// ErrNotReady is wrapped by the errors of a Delivered whose bucket is not
+// in place yet.
+var ErrNotReady = errors.New("dedup: the delivered set is not in place yet")
+
+// NewDelivered returns the delivered set of stream in the bucket
+// "eventsidecar-delivered-<stream>" (the stream name with every character
+// outside A-Z, a-z, 0-9, "_" and "-" replaced by "_"), whose entries
+// expire after window, one value per key, in file storage with replicas
+// copies (at least 1). It does not talk to the broker: Ensure does.
+func NewDelivered(js jetstream.JetStream, stream string, window time.Duration, replicas int) (*Delivered, error) {
 	if window <= 0 {
 		return nil, fmt.Errorf("dedup: delivered set: the duplicate window must be positive, got %s", window)
 	}
 	bucket := deliveredBucket(stream)
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return &Delivered{js: js, bucket: bucket, cfg: jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "eventsidecar: events the app answered 2xx for, per subscription",
 		History:     1,
 		TTL:         window,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
-	})
+	}}, nil
+}
+
+// OpenDelivered is NewDelivered followed by Ensure.
+func OpenDelivered(ctx context.Context, js jetstream.JetStream, stream string, window time.Duration, replicas int) (*Delivered, error) {
+	d, err := NewDelivered(js, stream, window, replicas)
 	if err != nil {
-		return nil, fmt.Errorf("dedup: create or update bucket %q: %w", bucket, err)
+		return nil, err
 	}
-	return &Delivered{kv: kv, bucket: bucket}, nil
+	if err := d.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Ensure creates the bucket or updates it to the settings NewDelivered
+// was given. It is idempotent, and safe while other sidecars ensure the
+// same bucket; run it again after the broker may have lost its state.
+func (d *Delivered) Ensure(ctx context.Context) error {
+	kv, err := d.js.CreateOrUpdateKeyValue(ctx, d.cfg)
+	if err != nil {
+		return fmt.Errorf("dedup: create or update bucket %q: %w", d.bucket, err)
+	}
+	d.kv.Store(&bucketHandle{kv})
+	return nil
+}
+
+// store is the bucket, or an error wrapping ErrNotReady.
+func (d *Delivered) store() (jetstream.KeyValue, error) {
+	h := d.kv.Load()
+	if h == nil {
+		return nil, fmt.Errorf("%w: bucket %q", ErrNotReady, d.bucket)
+	}
+	return h.KeyValue, nil
 }
 
 // deliveredBucket is the bucket name for stream, within the KV bucket name
@@ -67,7 +107,11 @@ func deliveredBucket(stream string) string {
 // Seen reports whether the event with source and id was marked delivered
 // for subscription within the window.
 func (d *Delivered) Seen(ctx context.Context, subscription, source, id string) (bool, error) {
-	_, err := d.kv.Get(ctx, deliveredKey(subscription, source, id))
+	kv, err := d.store()
+	if err != nil {
+		return false, err
+	}
+	_, err = kv.Get(ctx, deliveredKey(subscription, source, id))
 	switch {
 	case err == nil:
 		return true, nil
@@ -81,7 +125,11 @@ func (d *Delivered) Seen(ctx context.Context, subscription, source, id string) (
 // Mark records that subscription's app answered 2xx for the event with
 // source and id; it is remembered for the window from now.
 func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) error {
-	if _, err := d.kv.Put(ctx, deliveredKey(subscription, source, id), nil); err != nil {
+	kv, err := d.store()
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, deliveredKey(subscription, source, id), nil); err != nil {
 		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
 	}
 	return nil
@@ -91,7 +139,11 @@ func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) e
 // at stream sequence seq back to the broker without attempting it
 // (NoteHandBack) within the window: the broker counts those deliveries too.
 func (d *Delivered) HandedBack(ctx context.Context, subscription string, seq uint64) (int, error) {
-	e, err := d.kv.Get(ctx, handBackKey(subscription, seq))
+	kv, err := d.store()
+	if err != nil {
+		return 0, err
+	}
+	e, err := kv.Get(ctx, handBackKey(subscription, seq))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return 0, nil
@@ -114,7 +166,11 @@ func (d *Delivered) NoteHandBack(ctx context.Context, subscription string, seq u
 	if err != nil {
 		return err
 	}
-	if _, err := d.kv.Put(ctx, handBackKey(subscription, seq), []byte(strconv.Itoa(n+1))); err != nil {
+	kv, err := d.store()
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, handBackKey(subscription, seq), []byte(strconv.Itoa(n+1))); err != nil {
 		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
 	}
 	return nil

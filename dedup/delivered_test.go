@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -151,7 +152,7 @@ func TestOpenDeliveredIsIdempotentAndUpdatesTTL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := openDelivered(t, c, tt.window)
-			st, err := d.kv.Status(t.Context())
+			st, err := d.kv.Load().Status(t.Context())
 			if err != nil {
 				t.Fatalf("Status: %v", err)
 			}
@@ -168,6 +169,30 @@ func TestOpenDeliveredIsIdempotentAndUpdatesTTL(t *testing.T) {
 				t.Error("an earlier Mark is lost after reopening the bucket")
 			}
 		})
+	}
+}
+
+func TestDeliveredBeforeEnsure(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	d, err := NewDelivered(c.JetStream(), c.Stream(), time.Minute, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Seen(t.Context(), "orders", "/src", "e1"); !errors.Is(err, ErrNotReady) {
+		t.Errorf("Seen before Ensure = %v, want ErrNotReady", err)
+	}
+	if err := d.Mark(t.Context(), "orders", "/src", "e1"); !errors.Is(err, ErrNotReady) {
+		t.Errorf("Mark before Ensure = %v, want ErrNotReady", err)
+	}
+	if err := d.NoteHandBack(t.Context(), "orders", 1); !errors.Is(err, ErrNotReady) {
+		t.Errorf("NoteHandBack before Ensure = %v, want ErrNotReady", err)
+	}
+	if err := d.Ensure(t.Context()); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	mark(t, d, "orders", "/src", "e1")
+	if !seen(t, d, "orders", "/src", "e1") {
+		t.Error("not seen after Ensure and Mark")
 	}
 }
 

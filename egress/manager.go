@@ -51,6 +51,7 @@ type subscription struct {
 	sub         config.Subscription
 	cons        jetstream.Consumer // set before ready is closed
 	ready       chan struct{}      // closed once cons is in place, or consErr says why not
+	readyOnce   sync.Once          // closes ready (configured subscriptions)
 	consErr     error
 	hook        *Webhook // nil: delivered to streams only
 	deadLetters *DeadLetters
@@ -61,10 +62,12 @@ type subscription struct {
 	delivered, retried, deadLettered atomic.Uint64
 }
 
-// NewManager creates (or updates) each subscription's durable consumer and
-// prepares its deliveries; Run starts the webhooks and OpenStream opens
-// streams. Its metrics are registered on reg.
-func NewManager(ctx context.Context, subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
+// NewManager prepares the deliveries of subs: each subscription's durable
+// consumer is created (or updated) as one of b's Prepare steps, so at once
+// when b is ready and else once it is, and again after each reconnect. Run
+// starts the webhooks and OpenStream opens streams. Its metrics are
+// registered on reg.
+func NewManager(_ context.Context, subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
 	reg prometheus.Registerer, log *slog.Logger) (*Manager, error) {
 	m := &Manager{b: b, seen: seen, log: log, byName: map[string]*subscription{}}
 	mt, err := newMetrics(reg, m)
@@ -79,20 +82,35 @@ func NewManager(ctx context.Context, subs []config.Subscription, b *broker.Clien
 				return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
 			}
 		}
-		if s.cons, err = ensureConsumer(ctx, b, sub, 0); err != nil {
-			return nil, err
-		}
-		close(s.ready)
 		m.configured = append(m.configured, s)
 		m.byName[sub.Name] = s
+		b.Prepare(fmt.Sprintf("consumer %q", sub.Name), m.ensure(s))
 	}
 	return m, nil
 }
 
-// Run delivers every subscription with an endpoint to its webhook until
-// ctx ends, then stops as each dispatcher does: no more fetching, fetched
-// events handed back, deliveries in progress finished within their attempt
-// timeout.
+// ensure returns the Prepare step that creates or updates the configured
+// subscription s's consumer; the first success puts it in place.
+func (m *Manager) ensure(s *subscription) func(context.Context) error {
+	return func(ctx context.Context) error {
+		cons, err := ensureConsumer(ctx, m.b, s.sub, 0)
+		if err != nil {
+			return err
+		}
+		s.readyOnce.Do(func() {
+			s.cons = cons
+			close(s.ready)
+		})
+		return nil
+	}
+}
+
+// Run delivers every subscription with an endpoint to its webhook, from
+// when its consumer is in place until ctx ends, then stops as each
+// dispatcher does: no more fetching, fetched events handed back,
+// deliveries in progress finished within their attempt timeout. The
+// webhook's dispatcher pulls with the subscription's own consumer handle;
+// streams get handles of their own (see dispatcher).
 func (m *Manager) Run(ctx context.Context) error {
 	var g errgroup.Group
 	for _, s := range m.configured {
@@ -101,20 +119,23 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		g.Go(func() error {
 			defer s.hook.CloseIdleConnections()
-			d, err := m.dispatcher(ctx, s, s.hook, s.sub.MaxInFlight)
-			if err != nil {
-				return err
+			select {
+			case <-s.ready:
+			case <-ctx.Done():
+				return nil
 			}
+			d := newDispatcher(s, s.cons, s.sub.MaxInFlight, m.b, s.hook, m.seen, m.m, m.log)
 			return d.run(ctx, s.sub.Timeout+graceMargin)
 		})
 	}
 	return g.Wait()
 }
 
-// dispatcher returns a dispatcher delivering s through del with at most
-// window deliveries at once. A dispatcher of an ordered subscription gets
-// a consumer handle of its own: nats.go keeps the pin of a priority group
-// in the handle, and two dispatchers sharing one would both be pinned.
+// dispatcher returns a dispatcher delivering s through del (a stream)
+// with at most window deliveries at once. A dispatcher of an ordered
+// subscription gets a consumer handle of its own: nats.go keeps the pin of
+// a priority group in the handle, and two dispatchers sharing one would
+// both be pinned.
 func (m *Manager) dispatcher(ctx context.Context, s *subscription, del deliverer, window int) (*dispatcher, error) {
 	cons := s.cons
 	if s.sub.OrderedByKey {
@@ -130,7 +151,11 @@ func (m *Manager) dispatcher(ctx context.Context, s *subscription, del deliverer
 // place.
 func (m *Manager) Ready(ctx context.Context) error {
 	for _, s := range m.configured {
-		if _, err := s.cons.Info(ctx); err != nil {
+		cons := s.consumer()
+		if cons == nil {
+			return fmt.Errorf("egress: consumer %q: not in place yet", s.sub.Name)
+		}
+		if _, err := cons.Info(ctx); err != nil {
 			return fmt.Errorf("egress: consumer %q: %w", s.sub.Name, err)
 		}
 	}
@@ -273,7 +298,7 @@ func (s *subscription) pending(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return info.NumPending, nil
+	return info.NumPending + uint64(info.NumAckPending), nil
 }
 
 // redact drops the userinfo and query of an endpoint URL, which may hold

@@ -77,7 +77,9 @@ type Stats struct {
 	Endpoint string `json:"endpoint,omitempty"`
 	// Streams counts the gRPC Subscribe streams open on it in this sidecar.
 	Streams int `json:"streams"`
-	// Pending counts events stored but not yet delivered to any sidecar.
+	// Pending counts the events stored and not yet settled: waiting for
+	// delivery, or handed out (by any sidecar) and not yet answered, such
+	// as those a crashed sidecar held until the broker redelivers them.
 	Pending uint64 `json:"pending"`
 	// InFlight counts this sidecar's deliveries in progress.
 	InFlight int64 `json:"in_flight"`

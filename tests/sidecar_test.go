@@ -63,8 +63,27 @@ type sidecar struct {
 }
 
 // startSidecar writes cfg (YAML) to a file and runs `eventsidecar run
-// --config` on it, waiting until the HTTP API listens.
+// --config` on it, waiting until it is ready (GET /readyz answers 200).
 func startSidecar(t *testing.T, cfg string) *sidecar {
+	t.Helper()
+	s := launchSidecar(t, cfg)
+	s.waitReady()
+	return s
+}
+
+// waitReady waits until GET /readyz answers 200.
+func (s *sidecar) waitReady() {
+	s.t.Helper()
+	poll.Until(s.t, 60*time.Second, "sidecar ready", func() bool {
+		code, _ := s.get("/readyz")
+		return code == http.StatusOK
+	})
+}
+
+// launchSidecar writes cfg (YAML) to a file and runs `eventsidecar run
+// --config` on it, waiting until the HTTP API listens (it need not be
+// ready).
+func launchSidecar(t *testing.T, cfg string) *sidecar {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,20 +46,22 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
-// Run connects to the broker (starting the embedded server if none is
-// configured), serves the HTTP API and delivers subscribed events until ctx
-// ends, then shuts down in order: readiness false, in-flight requests
-// finish, deliveries finish or go back to the broker, the connection
-// drains, the embedded server stops.
+// Run binds the listeners, starts the broker connection (starting the
+// embedded server if none is configured, else connecting in the
+// background for as long as the broker cannot be reached), serves the HTTP
+// API and delivers subscribed events until ctx ends, then shuts down in
+// order: readiness false, in-flight requests finish, deliveries finish or
+// go back to the broker, the connection drains, the embedded server stops.
 func (m *Main) Run(ctx context.Context) error {
 	shutdownTracing, err := tracing.Setup(ctx, m.Config.Tracing, m.Config.AppID, version, m.Log)
 	if err != nil {
 		return err
 	}
-	b, err := broker.Open(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
+	// The listeners come first, so that a busy port fails before anything
+	// in the store is opened.
+	lns, err := m.listen()
 	if err == nil {
-		err = m.serve(ctx, b)
-		err = errors.Join(err, b.Close())
+		err = m.run(ctx, lns)
 	}
 	flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingFlushTimeout)
 	defer cancel()
@@ -72,58 +73,92 @@ func (m *Main) Run(ctx context.Context) error {
 // tracingFlushTimeout bounds sending the last spans at shutdown.
 const tracingFlushTimeout = 5 * time.Second
 
-func (m *Main) serve(ctx context.Context, b *broker.Client) error {
+// run serves on lns over a new broker connection until ctx ends.
+func (m *Main) run(ctx context.Context, lns listeners) error {
+	defer lns.close()
+	b, err := broker.Start(ctx, m.Config.Broker, "eventsidecar "+m.Config.AppID, m.Log)
+	if err != nil {
+		return err
+	}
+	return errors.Join(m.serve(ctx, b, lns), b.Close())
+}
+
+// listeners are the API's bound listeners; grpc is nil when gRPC is off.
+type listeners struct {
+	http, grpc net.Listener
+}
+
+// close closes the listeners; those a server already closed stay closed.
+func (l listeners) close() {
+	l.http.Close()
+	if l.grpc != nil {
+		l.grpc.Close()
+	}
+}
+
+// listen binds the HTTP listener and, when configured, the gRPC one.
+func (m *Main) listen() (listeners, error) {
+	var l listeners
+	var err error
+	if l.http, err = net.Listen("tcp", m.Config.HTTP.Listen); err != nil {
+		return l, fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
+	}
+	if addr := m.Config.GRPC.Listen; addr != "" {
+		if l.grpc, err = net.Listen("tcp", addr); err != nil {
+			l.http.Close()
+			return l, fmt.Errorf("listen grpc %s: %w", addr, err)
+		}
+	}
+	return l, nil
+}
+
+func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error {
 	if u := b.EmbeddedURL(); u != "" {
 		m.Log.Info("embedded broker listening", "url", u)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bc := m.Config.Broker
-	seen, err := dedup.OpenDelivered(ctx, b.JetStream(), bc.Stream, bc.DuplicateWindow, bc.Replicas)
+	seen, err := dedup.NewDelivered(b.JetStream(), bc.Stream, bc.DuplicateWindow, bc.Replicas)
 	if err != nil {
 		return err
 	}
+	b.Prepare("delivered set", seen.Ensure)
 	subs, err := egress.NewManager(ctx, m.Config.Subscriptions, b, seen, reg, m.Log)
 	if err != nil {
 		return err
 	}
-	ready := func(ctx context.Context) error { return errors.Join(b.Ready(ctx), subs.Ready(ctx)) }
-	api, err := ingress.New(m.Config, b, subs, ready, reg, m.Log)
+	api, err := ingress.New(m.Config, b, subs, ready(b, subs), reg, m.Log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", m.Config.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
+	if lns.grpc != nil {
+		m.Log.Info("grpc listening", "addr", lns.grpc.Addr().String())
 	}
-	var gln net.Listener
-	if addr := m.Config.GRPC.Listen; addr != "" {
-		if gln, err = net.Listen("tcp", addr); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen grpc %s: %w", addr, err)
-		}
-		m.Log.Info("grpc listening", "addr", gln.Addr().String())
-	}
-	m.Log.Info("http listening", "addr", ln.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
+	m.Log.Info("http listening", "addr", lns.http.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return api.Serve(gctx, ln) })
-	if gln != nil {
-		g.Go(func() error { return api.ServeGRPC(gctx, gln) })
+	g.Go(func() error { return api.Serve(gctx, lns.http) })
+	if lns.grpc != nil {
+		g.Go(func() error { return api.ServeGRPC(gctx, lns.grpc) })
 	}
 	g.Go(func() error { return subs.Run(gctx) })
 	return g.Wait()
+}
+
+// ready is the sidecar's readiness: the broker's (connected, everything
+// in place), then the subscriptions'.
+func ready(b *broker.Client, subs *egress.Manager) ingress.ReadyFunc {
+	return func(ctx context.Context) error {
+		if err := b.Ready(ctx); err != nil {
+			return err
+		}
+		return subs.Ready(ctx)
+	}
 }
 
 func brokerName(c config.Broker) string {
 	if c.URL == "" {
 		return "embedded:" + c.Embedded.StoreDir
 	}
-	hosts := strings.Split(c.URL, ",")
-	for i, h := range hosts {
-		if at := strings.LastIndex(h, "@"); at >= 0 {
-			scheme, _, _ := strings.Cut(h, "://")
-			hosts[i] = scheme + "://" + h[at+1:]
-		}
-	}
-	return strings.Join(hosts, ",")
+	return broker.Redact(c.URL)
 }
