@@ -15,6 +15,7 @@ type tally struct {
 	attempts  histogram     // attempt durations observed
 	fed       int64         // events stored by topping up
 	gap       time.Duration // the longest time without a delivery
+	held      bool          // the window stayed open past its duration for a first delivery
 	failed    int64         // retried, dead-lettered and duplicate deliveries, warm-up included
 	firstErr  string        // describes the failures
 }
@@ -61,16 +62,30 @@ func (t tally) result(s scenario) Result {
 	}
 }
 
+const (
+	// deliveryStall is how long a delivery scenario waits for the next
+	// delivery before it gives up: longer than the 30s a stalled pull
+	// takes to recover (see the heartbeat of jetstream's Messages).
+	deliveryStall = time.Minute
+	// deliveryPoll is how often a measured window held open for its
+	// first delivery looks for it.
+	deliveryPoll = 5 * time.Millisecond
+)
+
 // stallNote is the shortest time without a delivery that a scenario's
 // note mentions: far longer than any pause of a healthy run.
 const stallNote = 250 * time.Millisecond
 
-// note says what qualifies t's figures: the backlog topped up, deliveries
-// stalled.
+// note says what qualifies t's figures: the backlog topped up, the window
+// held open for a first delivery, deliveries stalled.
 func (t tally) note() string {
 	var notes []string
 	if t.fed > 0 {
 		notes = append(notes, fmt.Sprintf("the backlog ran low: %d more events were stored while measuring", t.fed))
+	}
+	if t.held {
+		notes = append(notes, fmt.Sprintf("no delivery was measured within the measured duration: "+
+			"the window stayed open until one was, %s in all", t.elapsed.Round(time.Millisecond)))
 	}
 	if t.gap >= stallNote {
 		notes = append(notes, fmt.Sprintf("deliveries stalled for up to %s with events waiting", t.gap.Round(time.Millisecond)))
@@ -96,13 +111,13 @@ func deliverBacklog(ctx context.Context, o Options, d *deliverer, f *feeder, a *
 }
 
 // countDeliveries waits out the warm-up, then counts the deliveries in a
-// and the attempt durations over the measured duration.
+// and the attempt durations over the measured duration, and on past it
+// until it has counted one (see awaitDelivery).
 func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a *arrivals) (tally, error) {
 	if !wait(ctx, o.Warmup) {
 		return tally{}, ctx.Err()
 	}
-	h0, err := d.attempts()
-	c0, f0, t0 := a.received(), f.stored.Load(), time.Now()
+	s0, err := takeSnapshot(d, f, a)
 	a.resetGap()
 	if err != nil {
 		return tally{}, err
@@ -110,9 +125,52 @@ func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a 
 	if !wait(ctx, o.Duration) {
 		return tally{}, ctx.Err()
 	}
-	h1, err := d.attempts()
-	c1, f1, t1 := a.received(), f.stored.Load(), time.Now()
-	return tally{delivered: c1 - c0, elapsed: t1.Sub(t0), attempts: h1.since(h0), fed: f1 - f0, gap: a.longestGap()}, err
+	s1, held, err := awaitDelivery(ctx, d, f, a, s0)
+	if err != nil {
+		return tally{}, err
+	}
+	return tally{
+		delivered: s1.received - s0.received, elapsed: s1.at.Sub(s0.at), attempts: s1.attempts.since(s0.attempts),
+		fed: s1.fed - s0.fed, gap: a.longestGap(), held: held,
+	}, nil
+}
+
+// snapshot is what a delivery throughput scenario had seen at a moment.
+type snapshot struct {
+	at       time.Time
+	attempts histogram // attempt durations observed
+	received int64     // distinct events the app received
+	fed      int64     // events the feeder stored
+}
+
+// takeSnapshot reads d's attempt durations, then the counts of a and f.
+func takeSnapshot(d *deliverer, f *feeder, a *arrivals) (snapshot, error) {
+	h, err := d.attempts()
+	return snapshot{at: time.Now(), attempts: h, received: a.received(), fed: f.stored.Load()}, err
+}
+
+// measures reports whether s saw a delivery received and an attempt
+// observed after earlier.
+func (s snapshot) measures(earlier snapshot) bool {
+	return s.received > earlier.received && s.attempts.total > earlier.attempts.total
+}
+
+// awaitDelivery takes the snapshot that closes the measured window s0
+// opened: now if a delivery has been measured since s0; else as soon as
+// one has, polling every deliveryPoll, or after deliveryStall with none.
+// held reports whether the window stayed open past its duration.
+func awaitDelivery(ctx context.Context, d *deliverer, f *feeder, a *arrivals, s0 snapshot) (s1 snapshot, held bool, err error) {
+	deadline := time.Now().Add(deliveryStall)
+	for {
+		s1, err = takeSnapshot(d, f, a)
+		if err != nil || s1.measures(s0) || !s1.at.Before(deadline) {
+			return s1, held, err
+		}
+		held = true
+		if !wait(ctx, deliveryPoll) {
+			return s1, held, ctx.Err()
+		}
+	}
 }
 
 // wait waits for d, or until ctx ends; it reports whether d passed.

@@ -67,11 +67,6 @@ func TestRatioMet(t *testing.T) {
 	}
 }
 
-// deliveryStall is how long BenchmarkDelivery waits for the next
-// delivery before it gives up: longer than the 30s a stalled pull takes to
-// recover (see the heartbeat of jetstream's Messages).
-const deliveryStall = time.Minute
-
 func BenchmarkDelivery(b *testing.B) {
 	benchDelivery(b, DefaultOptions())
 }

@@ -43,7 +43,9 @@
 // a unique id). Load generator, sidecar, broker and webhook share the
 // process and the machine, as a sidecar and its app share a pod. Runs are
 // bounded in time (a warm-up that is not measured, then a measured
-// duration) and only ever target 127.0.0.1. Run executes the suite (or one
+// duration, which a load generator that has measured nothing by its end,
+// or a delivery scenario that has counted no delivery, runs past until it
+// has) and only ever target 127.0.0.1. Run executes the suite (or one
 // path's part of it); Report prints it as Markdown and as a short JSON
 // summary.
 package bench

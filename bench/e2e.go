@@ -13,8 +13,9 @@ const (
 	// e2eInFlight its subscription's max_in_flight.
 	e2eSenders  = 64
 	e2eInFlight = 64
-	// e2eGrace is how long after the last answer an accepted event may
-	// take to reach the webhook before it counts as lost.
+	// e2eGrace is how long, after the last answer, the webhook may go
+	// without receiving any of the accepted events still missing before
+	// those count as lost.
 	e2eGrace = 5 * time.Second
 	// e2ePoll is how often the webhook is checked for the missing events.
 	e2ePoll = 10 * time.Millisecond
@@ -42,7 +43,7 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 	}
 	d.start(ctx)
 	run := l.run(ctx, sc.url)
-	lost := run.await(ctx, r, e2eGrace)
+	lost := run.await(ctx, r.arrivals, e2eGrace)
 	st, err := d.stop(ctx)
 	if err != nil {
 		return res, err
@@ -139,22 +140,22 @@ func (l openLoop) schedule(ctx context.Context, start time.Time, jobs chan<- int
 	return l.total()
 }
 
-// await polls r until every accepted event has come, grace passes or ctx
-// ends, and returns how many have not come.
-func (run openRun) await(ctx context.Context, r *receiver, grace time.Duration) int64 {
+// await polls a until every accepted event has come, none more of them
+// has for grace, or ctx ends, and returns how many have not come.
+func (run openRun) await(ctx context.Context, a *arrivals, grace time.Duration) int64 {
 	var ids []string
 	for i, sd := range run.sends {
 		if sd.err == nil {
 			ids = append(ids, eventID(0, uint64(i)))
 		}
 	}
-	deadline := time.Now().Add(grace)
-	for {
-		n := r.missing(ids)
-		if n == 0 || !time.Now().Before(deadline) || !wait(ctx, e2ePoll) {
-			return int64(n)
+	n, deadline := a.missing(ids), time.Now().Add(grace)
+	for n > 0 && time.Now().Before(deadline) && wait(ctx, e2ePoll) {
+		if m := a.missing(ids); m < n {
+			n, deadline = m, time.Now().Add(grace)
 		}
 	}
+	return int64(n)
 }
 
 // summarize is the run's Result: the failed requests, the accepted

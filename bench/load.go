@@ -14,7 +14,8 @@ import (
 type op func(ctx context.Context, w int, seq uint64) error
 
 // window is the time frame of one run: requests started before warmEnd are
-// the warm-up and not measured; no request starts at or after end.
+// the warm-up and not measured; no request starts at or after end but the
+// first measured one of a load generator that has none yet (see gate).
 type window struct {
 	warmEnd, end time.Time
 }
@@ -24,9 +25,28 @@ func newWindow(warmup, duration time.Duration) window {
 	return window{warmEnd: warmEnd, end: warmEnd.Add(duration)}
 }
 
-// open reports whether a new request may start.
-func (win window) open(ctx context.Context) bool {
-	return ctx.Err() == nil && time.Now().Before(win.end)
+// measures reports whether a request started at start is measured.
+func (win window) measures(start time.Time) bool {
+	return !start.Before(win.warmEnd)
+}
+
+// gate admits one load generator's requests into a run in win: each
+// request that starts before win.end and, when none of those is measured,
+// one that starts after it, so that every generator measures at least one
+// request however long its requests take. It is used by one goroutine.
+type gate struct {
+	win      window
+	measured bool // a request that is measured has been admitted
+}
+
+// admit reports whether a request may start at now; none may once ctx has
+// ended.
+func (g *gate) admit(ctx context.Context, now time.Time) bool {
+	if ctx.Err() != nil || (g.measured && !now.Before(g.win.end)) {
+		return false
+	}
+	g.measured = g.measured || g.win.measures(now)
+	return true
 }
 
 // sample is what one worker saw. It is owned by one goroutine while the run
@@ -36,6 +56,7 @@ type sample struct {
 	ok       int64           // successful requests, warm-up included
 	failed   int64           // failed requests, warm-up included
 	firstErr error
+	first    time.Time // start of the first measured request, successful or not
 	last     time.Time // end of the last measured request
 }
 
@@ -46,6 +67,10 @@ func newSample(expected int) sample {
 
 // add records one request that ran from start to end.
 func (s *sample) add(start, end time.Time, win window, err error) {
+	measured := win.measures(start)
+	if measured && s.first.IsZero() {
+		s.first = start
+	}
 	if err != nil {
 		s.failed++
 		if s.firstErr == nil {
@@ -54,7 +79,7 @@ func (s *sample) add(start, end time.Time, win window, err error) {
 		return
 	}
 	s.ok++
-	if start.Before(win.warmEnd) {
+	if !measured {
 		return
 	}
 	s.lat = append(s.lat, end.Sub(start))
@@ -63,18 +88,26 @@ func (s *sample) add(start, end time.Time, win window, err error) {
 	}
 }
 
+// late reports whether s's first measured request started at or after
+// win.end: its worker measured nothing within the measured duration.
+func (s *sample) late(win window) bool {
+	return !s.first.IsZero() && !s.first.Before(win.end)
+}
+
 // expectedPerSecond is a generous guess of the requests per second of the
 // whole machine, to preallocate latency slices.
 const expectedPerSecond = 60000
 
 // load is a closed-loop load generator: concurrency workers, each issuing
-// requests back to back for warmup plus duration.
+// requests back to back for warmup plus duration, and on until it has
+// measured one.
 type load struct {
 	concurrency      int
 	warmup, duration time.Duration
 }
 
-// run calls do from each worker until the window closes (or ctx ends) and
+// run calls do from each worker while its gate admits the calls (until the
+// window has closed and the worker has measured a call, or ctx ends) and
 // returns one sample per worker with the window it used.
 func (l load) run(ctx context.Context, do op) ([]sample, window) {
 	expected := int(l.duration.Seconds()*expectedPerSecond)/l.concurrency + 1024
@@ -84,9 +117,12 @@ func (l load) run(ctx context.Context, do op) ([]sample, window) {
 	for w := range samples {
 		samples[w] = newSample(expected)
 		wg.Go(func() {
-			s := &samples[w]
-			for seq := uint64(0); win.open(ctx); seq++ {
+			s, g := &samples[w], gate{win: win}
+			for seq := uint64(0); ; seq++ {
 				start := time.Now()
+				if !g.admit(ctx, start) {
+					return
+				}
 				err := do(ctx, w, seq)
 				s.add(start, time.Now(), win, err)
 			}

@@ -205,7 +205,7 @@ func writeFailure(b *strings.Builder, label string, res Result) {
 		fmt.Fprintf(b, "\nLOST %s: %d events accepted, the stream holds %d\n", label, res.Accepted, res.Stored)
 	}
 	if res.Undelivered > 0 {
-		fmt.Fprintf(b, "\nLOST %s: %d of %d accepted events had not reached the webhook %s after the run\n",
+		fmt.Fprintf(b, "\nLOST %s: %d of %d accepted events had not reached the webhook when none more had for %s after the run\n",
 			label, res.Undelivered, res.Accepted, e2eGrace)
 	}
 	if res.Note != "" {

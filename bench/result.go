@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -36,7 +37,10 @@ type Result struct {
 	// Elapsed is the measured time: from the end of the warm-up to the end
 	// of the last measured request (for a delivery throughput scenario, of
 	// the measured window; for the end-to-end scenario, the measured
-	// duration or more when the sends fell behind the schedule).
+	// duration or more when the sends fell behind the schedule). It
+	// exceeds the measured duration when a load generator, or the
+	// webhook, measured nothing within it and the run went on until it
+	// had (see Note).
 	Elapsed time.Duration
 	// EventsPerSec is Events / Elapsed: for a delivery throughput scenario
 	// the deliveries/s, for the end-to-end scenario the achieved rate.
@@ -68,7 +72,8 @@ type Result struct {
 	// for the others.
 	Rate int
 	// Undelivered counts, for the end-to-end scenario, the accepted events
-	// that did not reach the webhook within a grace period after the run.
+	// that had not reached the webhook when, after the run, none more of
+	// them had for a grace period.
 	Undelivered int64
 	// Note, when not empty, qualifies the figures.
 	Note string
@@ -88,7 +93,7 @@ func (r Result) Lost() int64 {
 func summarize(sc scenario, m measurement) Result {
 	r := Result{
 		Key: sc.key, Name: sc.name, Versus: sc.versus, Concurrency: sc.concurrency, EventsPerRequest: sc.perRequest,
-		Stores: m.stores, Stored: m.stored,
+		Stores: m.stores, Stored: m.stored, Note: m.note(),
 	}
 	var n int
 	for _, s := range m.samples {
@@ -117,6 +122,23 @@ func summarize(sc scenario, m measurement) Result {
 	slices.Sort(lat)
 	r.P50, r.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
 	return r
+}
+
+// note says which of m's load generators (workers, or the baseline's
+// publisher) measured no request within the measured duration and went on
+// past it until they had; "" when none did.
+func (m measurement) note() string {
+	late := 0
+	for i := range m.samples {
+		if m.samples[i].late(m.win) {
+			late++
+		}
+	}
+	if late == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d load generators measured no request within the measured duration and went on until they had",
+		late, len(m.samples))
 }
 
 // percentile is the nearest-rank q-quantile of sorted, which is not empty.

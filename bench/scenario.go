@@ -14,7 +14,10 @@ import (
 // Options configure Run. Start from DefaultOptions. It is a plain value;
 // Run only reads it.
 type Options struct {
-	// Duration is how long each scenario is measured. Default 5s.
+	// Duration is how long each scenario is measured. Default 5s. A load
+	// generator that has measured no request by then (a delivery
+	// throughput scenario, no delivery) runs on until it has; the
+	// scenario's Elapsed and Note say so.
 	Duration time.Duration
 	// Warmup is how long each scenario runs before it is measured.
 	// Default 1s.
@@ -288,8 +291,9 @@ func measureDirect(ctx context.Context, o Options, _ scenario) (m measurement, e
 	}
 	s := newSample(int(o.Duration.Seconds() * 4 * expectedPerSecond))
 	win := newWindow(o.Warmup, o.Duration)
+	g := gate{win: win}
 	d.publish(ctx,
-		func(uint64) bool { return win.open(ctx) },
+		func(uint64) bool { return g.admit(ctx, time.Now()) },
 		func(sent, acked time.Time, err error) { s.add(sent, acked, win, err) })
 	m = measurement{samples: []sample{s}, win: win, stores: true}
 	m.stored, err = n.stored(ctx)
