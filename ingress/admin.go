@@ -23,15 +23,19 @@ const maxAdminBody = 1 << 20
 // maxDeadLetterLimit is the largest limit a dead-letter listing accepts.
 const maxDeadLetterLimit = 1000
 
-// deadLetter is one entry of GET /v1/subscriptions/{name}/deadletters.
+// deadLetter is one entry of GET /v1/subscriptions/{name}/deadletters: its
+// stream sequence, the event as it was before it was dead-lettered
+// (structured JSON), and its dead-letter attributes under their names
+// (contract §5), the Integer ones as JSON numbers.
 type deadLetter struct {
-	Sequence uint64          `json:"sequence"`
-	Event    json.RawMessage `json:"event"`
-	Reason   string          `json:"reason"`
-	Status   int             `json:"status"`
-	Body     string          `json:"body"`
-	Attempts int             `json:"attempts"`
-	Time     string          `json:"time"`
+	Sequence     uint64          `json:"sequence"`
+	Event        json.RawMessage `json:"event"`
+	Reason       string          `json:"dlqreason"`
+	Status       int             `json:"dlqstatus"`
+	Body         string          `json:"dlqbody"`
+	Attempts     int             `json:"dlqattempts"`
+	Subscription string          `json:"dlqsubscription"`
+	Time         string          `json:"dlqtime"`
 }
 
 // replayRequest is the body of POST .../deadletters/replay. IDs nil (absent
@@ -80,7 +84,7 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeReplay(w, r)
+	req, err := s.decodeReplay(w, r)
 	if err != nil {
 		writeProblem(w, err)
 		return
@@ -168,15 +172,12 @@ func deadLetterLimit(r *http.Request) (int, error) {
 
 // decodeReplay reads a replay request: an empty body or one JSON object
 // with no members other than "ids", whose entries must not be empty.
-func decodeReplay(w http.ResponseWriter, r *http.Request) (replayRequest, error) {
+func (s *Server) decodeReplay(w http.ResponseWriter, r *http.Request) (replayRequest, error) {
 	var req replayRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return req, errorf(CodeTooLarge, fmt.Sprintf("body: larger than %d bytes", maxAdminBody))
 	case err != nil:
-		return req, errorf(CodeInvalid, fmt.Sprintf("body: %v", err))
+		return req, s.bodyError(w, err, maxAdminBody)
 	case len(bytes.TrimSpace(body)) == 0:
 		return req, nil
 	}
@@ -200,13 +201,14 @@ func newDeadLetter(d egress.DeadLetter) deadLetter {
 	ev := &d.Event
 	original := egress.Original(d.Event)
 	return deadLetter{
-		Sequence: d.Sequence,
-		Event:    json.RawMessage(egress.StructuredJSON(&original)),
-		Reason:   extString(ev, "dlqreason"),
-		Status:   extInt(ev, "dlqstatus"),
-		Body:     extString(ev, "dlqbody"),
-		Attempts: extInt(ev, "dlqattempts"),
-		Time:     extString(ev, "dlqtime"),
+		Sequence:     d.Sequence,
+		Event:        json.RawMessage(egress.StructuredJSON(&original)),
+		Reason:       extString(ev, "dlqreason"),
+		Status:       extInt(ev, "dlqstatus"),
+		Body:         extString(ev, "dlqbody"),
+		Attempts:     extInt(ev, "dlqattempts"),
+		Subscription: extString(ev, "dlqsubscription"),
+		Time:         extString(ev, "dlqtime"),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -200,6 +201,30 @@ func TestListSubscriptions(t *testing.T) {
 	}
 }
 
+func TestDeadLetterListingNames(t *testing.T) {
+	h := newAdminHarness(t, nil)
+	h.storeDead()
+	resp := h.get("/v1/subscriptions/orders/deadletters?limit=1")
+	wantStatus(t, resp, http.StatusOK)
+	list := decodeJSON[map[string][]map[string]json.RawMessage](t, resp)["deadletters"]
+	if len(list) != 1 {
+		t.Fatalf("listing = %v, want one dead letter", list)
+	}
+	want := map[string]string{
+		"sequence": "1", "dlqreason": `"HTTP 400"`, "dlqstatus": "400", "dlqbody": `"bad order a"`,
+		"dlqattempts": "3", "dlqsubscription": `"orders"`, "dlqtime": `"2024-05-06T07:08:09Z"`,
+	}
+	got := map[string]string{}
+	for name, raw := range list[0] {
+		if name != "event" {
+			got[name] = string(raw)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("listing members = %v, want event and %v", got, want)
+	}
+}
+
 func TestListDeadLetters(t *testing.T) {
 	h := newAdminHarness(t, nil)
 	want := h.storeDead()
@@ -235,7 +260,7 @@ func checkDeadLetter(t *testing.T, d deadLetter, want *event.Event) {
 	fields := d
 	fields.Event = nil
 	wantFields := deadLetter{Sequence: d.Sequence, Reason: "HTTP 400", Status: 400,
-		Body: "bad order " + want.ID(), Attempts: 3, Time: "2024-05-06T07:08:09Z"}
+		Body: "bad order " + want.ID(), Attempts: 3, Subscription: "orders", Time: "2024-05-06T07:08:09Z"}
 	if !reflect.DeepEqual(fields, wantFields) {
 		t.Errorf("dead letter = %+v, want %+v", fields, wantFields)
 	}

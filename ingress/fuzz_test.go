@@ -6,8 +6,13 @@ import (
 	"maps"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/eventsidecar/eventsidecar/headers"
 )
@@ -125,6 +130,41 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 		for i := range evs {
 			checkBinaryRoundTrip(t, &evs[i])
+		}
+	})
+}
+
+func FuzzDecodeProto(f *testing.F) {
+	ts := &pb.CloudEventAttributeValue{Attr: &pb.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC))}}
+	for _, ev := range []*pb.CloudEvent{
+		pbEvent("1"),
+		protoEvent(ctAttr("application/json"), `{"order":2001}`),
+		protoEvent(nil, "hi"),
+		protoEvent(map[string]*pb.CloudEventAttributeValue{
+			"time": ts, "stamp": ts, "subject": ceString("Euro €"),
+			"n": {Attr: &pb.CloudEventAttributeValue_CeInteger{CeInteger: -1}},
+			"b": {Attr: &pb.CloudEventAttributeValue_CeBytes{CeBytes: []byte{0}}},
+			"u": {Attr: &pb.CloudEventAttributeValue_CeUri{CeUri: "https://example.com/a"}},
+			"r": {Attr: &pb.CloudEventAttributeValue_CeUriRef{CeUriRef: "a?b#c"}},
+		}, []byte{0, 0xff}),
+		protoEvent(map[string]*pb.CloudEventAttributeValue{"Bad-Name": ceString("x"), "id": {}}, nil),
+		protoEvent(nil, &anypb.Any{TypeUrl: "type.googleapis.com/x.Y", Value: []byte{8, 1}}),
+	} {
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var p pb.CloudEvent
+		if proto.Unmarshal(raw, &p) != nil {
+			return
+		}
+		ev, err := DecodeProto(&p)
+		checkDecodeError(t, err)
+		if err == nil {
+			checkBinaryRoundTrip(t, &ev)
 		}
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	ceprotobuf "github.com/cloudevents/sdk-go/binding/format/protobuf/v2"
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -29,7 +28,8 @@ import (
 )
 
 // ServeGRPC serves the gRPC API (EventSidecar, grpc.health.v1.Health,
-// reflection) on ln until ctx ends, then stops gracefully: health answers
+// reflection) on ln until ctx ends; a malformed request answers
+// InvalidArgument (see frameCodec). It then stops gracefully: health answers
 // NOT_SERVING, Subscribe streams end at once (UNAVAILABLE) with their
 // unanswered deliveries handed back, no new RPCs are accepted, and RPCs in
 // progress finish within http.shutdown_timeout, after which they are
@@ -41,10 +41,11 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	srv := grpc.NewServer(
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.MaxRecvMsgSize(int(s.cfg.HTTP.MaxBatchBytes)),
+		grpc.ForceServerCodecV2(newFrameCodec()),
 		grpc.ChainUnaryInterceptor(s.authUnary),
 		grpc.ChainStreamInterceptor(s.authStream),
 	)
-	eventsidecarv1.RegisterEventSidecarServer(srv, &grpcAPI{s: s, streams: streams})
+	srv.RegisterService(s.eventSidecarDesc(), &grpcAPI{s: s, streams: streams})
 	grpc_health_v1.RegisterHealthServer(srv, health)
 	reflection.Register(srv)
 	errc := make(chan error, 1)
@@ -138,7 +139,9 @@ func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEven
 	return results, nil
 }
 
-// fromProto converts protobuf events with the same limits as HTTP bodies.
+// fromProto converts protobuf events (DecodeProto) with the same limits as
+// HTTP bodies. A single event's error names the attribute; a batch's names
+// the entries.
 func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
 	if mode == ModeBatch && len(pbs) == 0 {
 		return nil, errorf(CodeInvalid, "events: the batch is empty")
@@ -155,12 +158,12 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 			tooLarge = true
 			continue
 		}
-		ev, err := ceprotobuf.FromProto(p)
+		ev, err := DecodeProto(p)
 		if err != nil {
 			items = append(items, ItemError{Index: i, Detail: err.Error()})
 			continue
 		}
-		events[i] = *ev
+		events[i] = ev
 	}
 	if len(items) == 0 {
 		return events, nil
@@ -169,8 +172,11 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 	if tooLarge && len(items) == 1 {
 		code = CodeTooLarge
 	}
-	if mode != ModeBatch {
+	if mode != ModeBatch && tooLarge {
 		return nil, errorf(code, "event: "+items[0].Detail)
+	}
+	if mode != ModeBatch {
+		return nil, errorf(code, items[0].Detail)
 	}
 	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(pbs)), Items: items}
 }

@@ -12,6 +12,8 @@ type metrics struct {
 	duplicates *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
+	// inFlightBytes is the in-flight byte budget held (http.max_in_flight_bytes).
+	inFlightBytes prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,8 +35,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a publish request's arrival to its answer, by request mode.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"mode"}),
+		inFlightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "eventsidecar_publish_in_flight_bytes",
+			Help: "Bytes of publish requests (HTTP and gRPC) being read or waiting for the broker; at most http.max_in_flight_bytes.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.published, m.duplicates, m.rejected, m.latency} {
+	for _, c := range []prometheus.Collector{m.published, m.duplicates, m.rejected, m.latency, m.inFlightBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("ingress: register metrics: %w", err)
 		}

@@ -22,7 +22,9 @@ const (
 	CodeForbidden
 	CodeNotFound
 	CodeMethodNotAllowed
+	CodeTimeout
 	CodeTooLarge
+	CodeHeadersTooLarge
 	CodeUnsupportedMediaType
 	CodeConflict
 	CodeOverloaded
@@ -43,7 +45,9 @@ var codeInfo = map[Code]struct {
 	CodeForbidden:            {http.StatusForbidden, codes.PermissionDenied, "forbidden", "Topic not allowed"},
 	CodeNotFound:             {http.StatusNotFound, codes.NotFound, "not_found", "Not found"},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, codes.Unimplemented, "method_not_allowed", "Method not allowed"},
+	CodeTimeout:              {http.StatusRequestTimeout, codes.DeadlineExceeded, "timeout", "Request not received in time"},
 	CodeTooLarge:             {http.StatusRequestEntityTooLarge, codes.ResourceExhausted, "too_large", "Event or batch too large"},
+	CodeHeadersTooLarge:      {http.StatusRequestHeaderFieldsTooLarge, codes.ResourceExhausted, "headers_too_large", "Request headers too large"},
 	CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, codes.InvalidArgument, "unsupported_media_type", "Unsupported media type"},
 	CodeConflict:             {http.StatusUnprocessableEntity, codes.FailedPrecondition, "idempotency_conflict", "Idempotency key reused with a different event"},
 	CodeOverloaded:           {http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "Over capacity"},

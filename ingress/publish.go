@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -45,13 +44,9 @@ type request struct {
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	release, err := s.reserve(r)
-	if err != nil {
-		s.reject(w, err)
-		return
-	}
-	defer release()
-	in, err := s.decode(w, r)
+	hold := &hold{s: s}
+	defer hold.release()
+	in, err := s.decode(w, r, hold)
 	if err != nil {
 		s.reject(w, err)
 		return
@@ -114,26 +109,15 @@ func (s *Server) store(ctx context.Context, in Input) ([]Result, error) {
 	return results, err
 }
 
-// reserve holds room in the in-flight byte budget for the request's body
-// until the request is answered: its Content-Length, or the largest body
-// allowed when the length is not known. Without room it answers 429.
-func (s *Server) reserve(r *http.Request) (func(), error) {
-	n := s.cfg.HTTP.MaxBatchBytes
-	if r.ContentLength >= 0 && r.ContentLength < n {
-		n = r.ContentLength
-	}
-	return s.takeBodies(n)
-}
-
 // takeBodies holds n bytes of the in-flight budget that HTTP and gRPC
 // requests share, until the returned func is called; without room it
 // answers 429 (ResourceExhausted).
 func (s *Server) takeBodies(n int64) (func(), error) {
-	if !s.bodies.TryAcquire(n) {
-		return nil, &Error{Code: CodeOverloaded, RetryAfter: retryAfter,
-			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", s.cfg.HTTP.MaxInFlightBytes)}
+	h := &hold{s: s}
+	if err := h.take(n); err != nil {
+		return nil, err
 	}
-	return func() { s.bodies.Release(n) }, nil
+	return h.release, nil
 }
 
 // reject counts err (unless Store already did) and writes it as a problem.
@@ -158,8 +142,9 @@ func (s *Server) count(err error) {
 	}
 }
 
-// decode reads and decodes an HTTP publish request's body in its mode.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request) (Input, error) {
+// decode reads and decodes an HTTP publish request's body in its mode,
+// holding budget for it in hold.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, hold *hold) (Input, error) {
 	in := Input{Topic: chi.URLParam(r, "topic")}
 	var err error
 	if in.Mode, err = DetectMode(r.Header); err != nil {
@@ -172,7 +157,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (Input, error) {
 	if in.Mode == ModeBatch {
 		limit = s.cfg.HTTP.MaxBatchBytes
 	}
-	body, err := readBody(w, r, limit)
+	body, err := s.readBody(w, r, limit, hold)
 	if err != nil {
 		return in, err
 	}
@@ -210,17 +195,15 @@ func idempotencyKey(h http.Header, mode Mode) (string, error) {
 	return key, nil
 }
 
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// readBody reads a body of at most limit bytes, holding in-flight budget
+// in hold for what it has read (see hold.readAll).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, hold *hold) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errorf(CodeTooLarge, fmt.Sprintf("body: %d bytes, more than the limit of %d", r.ContentLength, limit))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return nil, errorf(CodeTooLarge, fmt.Sprintf("body: more than the limit of %d bytes", limit))
-	case err != nil:
-		return nil, errorf(CodeInvalid, "body: "+err.Error())
+	body, err := hold.readAll(http.MaxBytesReader(w, r.Body, limit), limit, r.ContentLength)
+	if err != nil {
+		return nil, s.bodyError(w, err, limit)
 	}
 	return body, nil
 }

@@ -47,6 +47,16 @@ type ReadyFunc func(ctx context.Context) error
 // readyTimeout bounds one readiness check.
 const readyTimeout = 2 * time.Second
 
+// maxHeaderBytes bounds an HTTP request's line and header fields together;
+// beyond it the request answers 431 problem JSON.
+const maxHeaderBytes = 64 << 10
+
+// hardHeaderBytes is net/http's MaxHeaderBytes: beyond it (plus 4 KiB
+// net/http allows on top) net/http answers a plain-text 431 before any
+// handler runs. It lies far above maxHeaderBytes, so that the requests
+// between the two get problem JSON.
+const hardHeaderBytes = 1 << 20
+
 // Server is the HTTP API. Create it with New; it is safe for concurrent use.
 type Server struct {
 	cfg      config.Config
@@ -78,6 +88,7 @@ func New(cfg config.Config, pub Publisher, subs Subscriptions, ready ReadyFunc, 
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	r.Use(s.limitHeaders)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
@@ -103,7 +114,10 @@ func (s *Server) Stopping() { s.stopping.Store(true) }
 
 // Serve serves on ln until ctx ends, then marks the server not ready and
 // shuts down gracefully: no new connections, in-flight requests (and the
-// publishes they wait for) finish within http.shutdown_timeout.
+// publishes they wait for) finish within http.shutdown_timeout. A request
+// whose line and headers exceed 64 KiB answers 431 problem JSON (beyond
+// 1 MiB net/http answers a plain-text 431 itself); a body that has not
+// arrived within http.read_timeout answers 408.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hc := s.cfg.HTTP
 	srv := &http.Server{
@@ -112,7 +126,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       hc.ReadTimeout,
 		WriteTimeout:      hc.WriteTimeout,
 		IdleTimeout:       hc.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    hardHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
@@ -151,6 +165,31 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+// limitHeaders answers 431 to a request whose line and header fields are
+// more than maxHeaderBytes.
+func (s *Server) limitHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := headerBytes(r); n > maxHeaderBytes {
+			s.reject(w, errorf(CodeHeadersTooLarge, fmt.Sprintf("headers: %d bytes with the request line, more than the limit of %d", n, maxHeaderBytes)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headerBytes is the size of r's request line and header fields as HTTP/1.1
+// sends them.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(" ") + len(r.RequestURI) + len(" ") + len(r.Proto) + len("\r\n")
+	n += len("Host: \r\n") + len(r.Host)
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + len(": \r\n")
+		}
+	}
+	return n
 }
 
 // authenticate requires "Authorization: Bearer <http.api_token>" when a

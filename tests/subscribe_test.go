@@ -218,9 +218,10 @@ func TestSubscribeRejectDeadLetters(t *testing.T) {
 	code, body := sc.get("/v1/subscriptions/orders/deadletters")
 	var list struct {
 		Deadletters []struct {
-			Event    struct{ ID, Source string }
-			Reason   string
-			Attempts int
+			Event        struct{ ID, Source string }
+			Reason       string `json:"dlqreason"`
+			Attempts     int    `json:"dlqattempts"`
+			Subscription string `json:"dlqsubscription"`
 		}
 	}
 	if err := json.Unmarshal(body, &list); code != 200 || err != nil {
@@ -230,7 +231,7 @@ func TestSubscribeRejectDeadLetters(t *testing.T) {
 		t.Fatalf("dead letters = %s, want one", body)
 	}
 	if dl := list.Deadletters[0]; dl.Event.ID != "sub-2" || dl.Event.Source != "/shop" ||
-		dl.Reason != "rejected: no such customer" || dl.Attempts != 1 {
+		dl.Reason != "rejected: no such customer" || dl.Attempts != 1 || dl.Subscription != "orders" {
 		t.Errorf("dead letter = %+v; want sub-2 rejected after 1 attempt", dl)
 	}
 	app.noMore()
@@ -274,7 +275,7 @@ func TestSubscribeStreamsOnTwoSidecarsHandOver(t *testing.T) {
 	}
 	ack(onA, held["h-0"])
 	unsettled(t, a.natsURL, "orders", 3)
-	a.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, InFlight: 3, Delivered: 1})
+	a.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, Pending: 3, InFlight: 3, Delivered: 1})
 
 	onB := b.subscribe("orders", 4)
 	onA.cancel()

@@ -208,7 +208,7 @@ func summarize(t *testing.T, out []byte) string {
 			Event struct {
 				ID string `json:"id"`
 			} `json:"event"`
-			Reason string `json:"reason"`
+			Reason string `json:"dlqreason"`
 		} `json:"deadletters"`
 	}
 	if err := json.Unmarshal(out, &list); err != nil {
@@ -220,7 +220,7 @@ func summarize(t *testing.T, out []byte) string {
 	ids := []string{}
 	for _, d := range list.DeadLetters {
 		if d.Reason != "HTTP 410" {
-			t.Errorf("reason = %q, want HTTP 410", d.Reason)
+			t.Errorf("dlqreason = %q, want HTTP 410", d.Reason)
 		}
 		ids = append(ids, d.Event.ID)
 	}
