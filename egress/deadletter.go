@@ -10,12 +10,18 @@ import (
 
 // The extensions of a dead letter (contract §5).
 const (
-	extDLQReason       = "dlqreason"
-	extDLQStatus       = "dlqstatus"
-	extDLQBody         = "dlqbody"
-	extDLQAttempts     = "dlqattempts"
-	extDLQSubscription = "dlqsubscription"
-	extDLQTime         = "dlqtime"
+	// ExtDLQReason says why the event was dead-lettered, in words.
+	ExtDLQReason = "dlqreason"
+	// ExtDLQStatus is the app's last HTTP status, an Integer (0 if none).
+	ExtDLQStatus = "dlqstatus"
+	// ExtDLQBody is the start of the app's last answer, at most 1 KiB.
+	ExtDLQBody = "dlqbody"
+	// ExtDLQAttempts is the number of attempts made, an Integer.
+	ExtDLQAttempts = "dlqattempts"
+	// ExtDLQSubscription names the subscription that dead-lettered it.
+	ExtDLQSubscription = "dlqsubscription"
+	// ExtDLQTime is when it was dead-lettered, RFC 3339 in UTC.
+	ExtDLQTime = "dlqtime"
 )
 
 // DeadLetterEvent returns the dead letter of ev after its last attempt's
@@ -33,12 +39,12 @@ func DeadLetterEvent(ev *event.Event, o Outcome, attempts int, subscription stri
 		// SetExtension cannot fail.
 		_ = dl.Context.SetExtension(name, value)
 	}
-	set(extDLQReason, ceString(o.Reason))
-	set(extDLQStatus, clampInt32(o.Status))
-	set(extDLQBody, clipUTF8([]byte(ceString(o.Body)), answerBodyMax))
-	set(extDLQAttempts, clampInt32(attempts))
-	set(extDLQSubscription, ceString(subscription))
-	set(extDLQTime, now.UTC().Format(time.RFC3339Nano))
+	set(ExtDLQReason, ceString(o.Reason))
+	set(ExtDLQStatus, clampInt32(o.Status))
+	set(ExtDLQBody, clipUTF8([]byte(ceString(o.Body)), answerBodyMax))
+	set(ExtDLQAttempts, clampInt32(attempts))
+	set(ExtDLQSubscription, ceString(subscription))
+	set(ExtDLQTime, now.UTC().Format(time.RFC3339Nano))
 	return &dl
 }
 

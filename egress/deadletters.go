@@ -166,7 +166,7 @@ func (d *DeadLetters) deadLetter(m *jetstream.RawStreamMsg) (dl DeadLetter, ok b
 		return DeadLetter{}, false
 	}
 	var sub string
-	if ev.ExtensionAs(extDLQSubscription, &sub) != nil || sub != d.name {
+	if ev.ExtensionAs(ExtDLQSubscription, &sub) != nil || sub != d.name {
 		return DeadLetter{}, false
 	}
 	return DeadLetter{Sequence: m.Sequence, Event: ev,

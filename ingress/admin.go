@@ -203,12 +203,12 @@ func newDeadLetter(d egress.DeadLetter) deadLetter {
 	return deadLetter{
 		Sequence:     d.Sequence,
 		Event:        json.RawMessage(egress.StructuredJSON(&original)),
-		Reason:       extString(ev, "dlqreason"),
-		Status:       extInt(ev, "dlqstatus"),
-		Body:         extString(ev, "dlqbody"),
-		Attempts:     extInt(ev, "dlqattempts"),
-		Subscription: extString(ev, "dlqsubscription"),
-		Time:         extString(ev, "dlqtime"),
+		Reason:       extString(ev, egress.ExtDLQReason),
+		Status:       extInt(ev, egress.ExtDLQStatus),
+		Body:         extString(ev, egress.ExtDLQBody),
+		Attempts:     extInt(ev, egress.ExtDLQAttempts),
+		Subscription: extString(ev, egress.ExtDLQSubscription),
+		Time:         extString(ev, egress.ExtDLQTime),
 	}
 }
 
