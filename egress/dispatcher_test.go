@@ -54,11 +54,13 @@ func TestDeliversInBothModes(t *testing.T) {
 	}
 }
 
+// TestRetriesThenDelivers has one event fail on its own: it retries, each
+// attempt counting (two 503s in a row would mean that the app is down).
 func TestRetriesThenDelivers(t *testing.T) {
 	e := newEnv(t)
 	rc := newReceiver(t, func(n int, _ *http.Request) int {
 		if n <= 2 {
-			return http.StatusServiceUnavailable
+			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
@@ -236,7 +238,10 @@ func TestMaxInFlightBoundsConcurrency(t *testing.T) {
 	e := newEnv(t)
 	c := &concurrency{perKey: map[string]int{}}
 	release := make(chan struct{})
-	rc := newReceiver(t, func(int, *http.Request) int {
+	rc := newReceiver(t, func(_ int, r *http.Request) int {
+		if r.Header.Get("ce-id") == "first" {
+			return 200
+		}
 		c.enter("")
 		defer c.leave("")
 		<-release
@@ -245,14 +250,16 @@ func TestMaxInFlightBoundsConcurrency(t *testing.T) {
 	sub := testSub("s", "orders.>", rc.URL)
 	sub.MaxInFlight = 4
 	e.start(sub)
+	e.publish("orders.a", newEvent("first")) // answered at once: delivery starts
+	e.settled("s")
 	for i := range 20 {
 		e.publish("orders.a", newEvent(fmt.Sprint(i)))
 	}
-	poll.Until(t, 10*time.Second, "4 deliveries in flight", func() bool { return rc.count() == 4 })
+	poll.Until(t, 10*time.Second, "4 deliveries in flight", func() bool { return rc.count() == 1+4 })
 	close(release)
 	e.settled("s")
-	if c.peak != 4 || rc.count() != 20 {
-		t.Errorf("peak concurrency %d and %d deliveries, want 4 and 20", c.peak, rc.count())
+	if c.peak != 4 || rc.count() != 1+20 {
+		t.Errorf("peak concurrency %d and %d deliveries, want 4 and 1+20", c.peak, rc.count())
 	}
 }
 

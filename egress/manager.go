@@ -60,6 +60,11 @@ type subscription struct {
 
 	inFlight                         atomic.Int64
 	delivered, retried, deadLettered atomic.Uint64
+
+	circuit  atomic.Pointer[circuit] // the webhook dispatcher's, once it runs
+	running  dispatchers             // the dispatchers delivering it in this sidecar
+	answered answered                // events answered 2xx whose record is pending
+	inflight inflight                // events being delivered here, so a redelivered copy is not delivered beside them
 }
 
 // NewManager prepares the deliveries of subs: each subscription's durable
@@ -124,8 +129,8 @@ func (m *Manager) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			}
-			d := newDispatcher(s, s.cons, s.sub.MaxInFlight, m.b, s.hook, m.seen, m.m, m.log)
-			return d.run(ctx, s.sub.Timeout+graceMargin)
+			newDispatcher(s, s.cons, s.sub.MaxInFlight, m.b, s.hook, m.seen, m.m, m.log).run(ctx, s.sub.Timeout+graceMargin)
+			return nil
 		})
 	}
 	return g.Wait()
@@ -159,7 +164,7 @@ func (m *Manager) Ready(ctx context.Context) error {
 			return fmt.Errorf("egress: consumer %q: %w", s.sub.Name, err)
 		}
 	}
-	return nil
+	return m.stalled()
 }
 
 // Stats returns every subscription's live state: the configured ones in
@@ -271,10 +276,12 @@ func (m *Manager) detach(s *subscription) {
 
 func (s *subscription) stats(ctx context.Context, streams int) Stats {
 	pending, _ := s.pending(ctx)
+	state, reason := s.state(streams)
 	return Stats{
 		Name: s.sub.Name, Topic: s.sub.Topic, Endpoint: redact(s.sub.Endpoint), Streams: streams,
 		Pending: pending, InFlight: s.inFlight.Load(),
 		Delivered: s.delivered.Load(), Retried: s.retried.Load(), DeadLettered: s.deadLettered.Load(),
+		State: state, StateReason: reason,
 	}
 }
 

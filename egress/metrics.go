@@ -13,6 +13,7 @@ const (
 	outcomeDuplicate = "duplicate" // already delivered within the duplicate window
 	outcomeSkipped   = "skipped"   // not for this subscription (type filter, another's replay)
 	outcomeInvalid   = "invalid"   // not a CloudEvent; terminated
+	outcomePaused    = "paused"    // failed while the app is down; not counted as an attempt
 )
 
 // pendingTimeout bounds the consumer lookups of one scrape.
@@ -24,13 +25,15 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	deadLetters *prometheus.CounterVec
 	inFlight    *prometheus.GaugeVec
+	circuitOpen *prometheus.GaugeVec
+	transitions *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 	mt := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eventsidecar_deliveries_total",
-			Help: "Events settled by a delivery, by subscription and outcome (delivered, retry, dead_letter, duplicate, skipped, invalid).",
+			Help: "Delivery outcomes, by subscription and outcome (delivered, retry, dead_letter, duplicate, skipped, invalid, and paused: an attempt that failed while the app is down, not counted).",
 		}, []string{"subscription", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "eventsidecar_delivery_duration_seconds",
@@ -45,13 +48,40 @@ func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 			Name: "eventsidecar_deliveries_in_flight",
 			Help: "Delivery attempts in progress in this sidecar, by subscription.",
 		}, []string{"subscription"}),
+		circuitOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "eventsidecar_subscription_circuit_open",
+			Help: "1 while the subscription's webhook delivery is paused in this sidecar (the app is down, or has not answered yet), else 0.",
+		}, []string{"subscription"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eventsidecar_subscription_circuit_transitions_total",
+			Help: "Changes of the subscription's webhook delivery state in this sidecar, by subscription and the state entered (paused, delivering).",
+		}, []string{"subscription", "state"}),
 	}
-	for _, c := range []prometheus.Collector{mt.deliveries, mt.latency, mt.deadLetters, mt.inFlight, pendingCollector{m}} {
+	for _, c := range []prometheus.Collector{mt.deliveries, mt.latency, mt.deadLetters, mt.inFlight,
+		mt.circuitOpen, mt.transitions, pendingCollector{m}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("egress: register metrics: %w", err)
 		}
 	}
 	return mt, nil
+}
+
+// circuitMetrics returns the function a subscription's circuit reports
+// its state with: the gauge, and, unless first (the state it starts in),
+// a transition.
+func (mt *metrics) circuitMetrics(subscription string) func(paused, first bool) {
+	open := mt.circuitOpen.WithLabelValues(subscription)
+	return func(paused, first bool) {
+		state := StateDelivering
+		open.Set(0)
+		if paused {
+			state = StatePaused
+			open.Set(1)
+		}
+		if !first {
+			mt.transitions.WithLabelValues(subscription, state).Inc()
+		}
+	}
 }
 
 var pendingDesc = prometheus.NewDesc("eventsidecar_subscription_pending",

@@ -1,6 +1,14 @@
 package egress
 
-import "sync"
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
 
 // keyed serializes the deliveries of events that share a partition key:
 // while a key is busy its later events wait, in the order they arrived
@@ -41,3 +49,61 @@ func (k *keyed) next(key string) *item {
 	k.queues[key] = q[1:]
 	return it
 }
+
+// handBack hands back the events giveBack held, in stream order.
+func (d *dispatcher) handBack() {
+	d.pinMu.Lock()
+	returned := d.returned
+	d.returned = nil
+	d.pinMu.Unlock()
+	slices.SortFunc(returned, func(a, b jetstream.Msg) int { return cmp.Compare(streamSeq(a), streamSeq(b)) })
+	for _, msg := range returned {
+		d.nak(msg, 0)
+	}
+}
+
+// unpinTimeout bounds the broker calls of unpin.
+const unpinTimeout = 2 * time.Second
+
+// unpin hands an ordered subscription on at once when this dispatcher,
+// now stopped with its events settled or held for handBack, is the pinned
+// one; otherwise the broker would wait for the pin's TTL (the ack wait)
+// before another sidecar or stream gets the events.
+func (d *dispatcher) unpin() {
+	d.pinMu.Lock()
+	pin := d.pin
+	d.pinMu.Unlock()
+	if pin == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), unpinTimeout)
+	defer cancel()
+	info, err := d.cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group != orderedGroup || g.PinnedClientID != pin {
+			continue
+		}
+		stream, err := d.b.JetStream().Stream(ctx, d.b.Stream())
+		if err == nil {
+			err = stream.UnpinConsumer(ctx, d.sub.Name, orderedGroup)
+		}
+		if err != nil {
+			d.log.Warn("could not hand the ordered subscription on; another takes it after the ack wait", "error", err)
+		}
+	}
+}
+
+// notePin remembers the priority group pin msg was delivered under.
+func (d *dispatcher) notePin(msg jetstream.Msg) {
+	if id := msg.Headers().Get(pinHeader); id != "" {
+		d.pinMu.Lock()
+		d.pin = id
+		d.pinMu.Unlock()
+	}
+}
+
+// pinHeader carries the pin of a message pulled in a pinned priority group.
+const pinHeader = "Nats-Pin-Id"

@@ -24,49 +24,35 @@ const reasonCancelled = "cancelled"
 // Decide maps the answer to delivery attempt number attempt (1 for the
 // first) to its Outcome, following the table of contract §5:
 //
-//   - 2xx: Delivered.
+//   - 2xx: Delivered (CauseAnswer).
 //   - 408, 429, 503: Retry after the Retry-After header (seconds or
 //     HTTP-date, read against the current time) capped at r.MaxBackoff, or
-//     after Backoff when there is none.
-//   - 3xx (redirects are never followed), other 5xx, and an error
-//     (connection error, timeout): Retry after Backoff.
-//   - other 4xx: Dead at once.
-//   - a Retry when attempt >= r.MaxAttempts becomes Dead with the reason
-//     "gave up after N attempts: <reason>".
+//     after Backoff when there is none (429 and 503: CauseUnavailable; 408:
+//     CauseFailure).
+//   - 3xx (redirects are never followed) and other 5xx: Retry after
+//     Backoff (CauseFailure).
+//   - an error: Retry after Backoff; CauseFailure for a timeout or a
+//     request that could not be made, CauseUnreachable when the connection
+//     failed (refused, reset, DNS, closed without an answer).
+//   - other 4xx: Dead at once (CauseAnswer).
+//
+// The table's last row, attempts reaching max_attempts, is not applied
+// here but by the dispatcher (limitAttempts), to the attempts that count:
+// those made while the app is down do not (see circuit).
 //
 // err, when not nil, is why no answer came; status and header are then
 // ignored. An err matching context.Canceled means the caller gave up
-// (shutdown): a Retry with Delay 0 and Reason "cancelled", even at the
-// last attempt, so the event goes back to the broker untouched. rnd
-// returns numbers in [0, 1) for the jitter; nil uses math/rand/v2. The
-// Outcome has no Body or Took: the caller fills them in. Safe for
-// concurrent use when rnd is.
+// (shutdown): a Retry with Delay 0, Reason "cancelled" and CauseCancelled,
+// so the event goes back to the broker untouched. rnd returns numbers in
+// [0, 1) for the jitter; nil uses math/rand/v2. The Outcome has no Body or
+// Took: the caller fills them in. Safe for concurrent use when rnd is.
 func Decide(status int, header http.Header, err error, attempt int, r config.Retry, rnd func() float64) Outcome {
-	if errors.Is(err, context.Canceled) {
-		return Outcome{Kind: Retry, Reason: reasonCancelled}
-	}
-	return limitAttempts(decideAnswer(status, header, err, attempt, r, rnd), attempt, r)
-}
-
-// limitAttempts turns a Retry at the last attempt into Dead with the reason
-// "gave up after N attempts: <reason>".
-func limitAttempts(o Outcome, attempt int, r config.Retry) Outcome {
-	if o.Kind == Retry && attempt >= r.MaxAttempts {
-		return Outcome{
-			Kind:   Dead,
-			Status: o.Status,
-			Reason: fmt.Sprintf("gave up after %d attempts: %s", attempt, o.Reason),
-		}
-	}
-	return o
-}
-
-// decideAnswer is Decide without the attempt limit.
-func decideAnswer(status int, header http.Header, err error, attempt int, r config.Retry, rnd func() float64) Outcome {
 	reason := fmt.Sprintf("HTTP %d", status)
 	switch {
+	case errors.Is(err, context.Canceled):
+		return Outcome{Kind: Retry, Cause: CauseCancelled, Reason: reasonCancelled}
 	case err != nil:
-		return Outcome{Kind: Retry, Delay: Backoff(attempt, r, rnd), Reason: describeError(err)}
+		return Outcome{Kind: Retry, Cause: noAnswerCause(err), Delay: Backoff(attempt, r, rnd), Reason: describeError(err)}
 	case status >= 200 && status <= 299:
 		return Outcome{Kind: Delivered, Status: status, Reason: reason}
 	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable:
@@ -76,13 +62,28 @@ func decideAnswer(status int, header http.Header, err error, attempt int, r conf
 		} else if r.MaxBackoff > 0 && delay > r.MaxBackoff {
 			delay = r.MaxBackoff
 		}
-		return Outcome{Kind: Retry, Status: status, Delay: delay, Reason: reason}
+		cause := CauseUnavailable
+		if status == http.StatusRequestTimeout {
+			cause = CauseFailure
+		}
+		return Outcome{Kind: Retry, Cause: cause, Status: status, Delay: delay, Reason: reason}
 	case status >= 300 && status <= 399:
 		reason += " (redirects are not followed)"
 	case status >= 400 && status <= 499:
 		return Outcome{Kind: Dead, Status: status, Reason: reason}
 	}
-	return Outcome{Kind: Retry, Status: status, Delay: Backoff(attempt, r, rnd), Reason: reason}
+	return Outcome{Kind: Retry, Cause: CauseFailure, Status: status, Delay: Backoff(attempt, r, rnd), Reason: reason}
+}
+
+// limitAttempts is the last row of the table of contract §5: a Retry when
+// attempt >= r.MaxAttempts becomes Dead with the reason "gave up after N
+// attempts: <reason>".
+func limitAttempts(o Outcome, attempt int, r config.Retry) Outcome {
+	if o.Kind == Retry && attempt >= r.MaxAttempts {
+		o.Kind, o.Delay = Dead, 0
+		o.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, o.Reason)
+	}
+	return o
 }
 
 // Backoff is the delay before the attempt after attempt number attempt (1
@@ -95,19 +96,25 @@ func Backoff(attempt int, r config.Retry, rnd func() float64) time.Duration {
 	if rnd == nil {
 		rnd = rand.Float64
 	}
-	attempt = max(attempt, 1)
-	ceiling := float64(r.InitialBackoff) * math.Pow(r.Multiplier, float64(attempt-1))
-	limit := float64(math.MaxInt64)
+	return time.Duration(rnd() * float64(backoffCeiling(attempt, r)))
+}
+
+// backoffCeiling is min(r.MaxBackoff, r.InitialBackoff *
+// r.Multiplier^(attempt-1)), at least 0; an attempt below 1 counts as 1
+// and a MaxBackoff of 0 or less means no cap.
+func backoffCeiling(attempt int, r config.Retry) time.Duration {
+	limit := time.Duration(math.MaxInt64)
 	if r.MaxBackoff > 0 {
-		limit = float64(r.MaxBackoff)
+		limit = r.MaxBackoff
 	}
-	if !(ceiling < limit) { // also catches +Inf and NaN
-		ceiling = limit
-	}
-	if ceiling <= 0 {
+	ceiling := float64(r.InitialBackoff) * math.Pow(r.Multiplier, float64(max(attempt, 1)-1))
+	switch {
+	case !(ceiling < float64(limit)): // also catches +Inf and NaN
+		return limit
+	case ceiling <= 0:
 		return 0
 	}
-	return time.Duration(rnd() * ceiling)
+	return time.Duration(ceiling)
 }
 
 // maxRetryAfterSeconds keeps a Retry-After in seconds within a Duration.
@@ -147,6 +154,27 @@ type timeoutError struct {
 
 func (e *timeoutError) Error() string { return fmt.Sprintf("timeout after %s", e.after) }
 func (e *timeoutError) Unwrap() error { return e.err }
+
+// noAnswerCause tells an attempt that failed without an answer because
+// the connection failed (CauseUnreachable) from one that timed out or
+// could not be made (CauseFailure).
+func noAnswerCause(err error) Cause {
+	var (
+		te    *timeoutError
+		ne    net.Error
+		dns   *net.DNSError
+		opErr *net.OpError
+	)
+	switch {
+	case errors.As(err, &te), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return CauseFailure
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &dns), errors.As(err, &opErr):
+		return CauseUnreachable
+	}
+	return CauseFailure
+}
 
 // describeError says in words why an attempt got no answer. It drops the
 // *url.Error wrapper, whose text holds the whole endpoint URL (userinfo

@@ -43,28 +43,26 @@ func TestDecide(t *testing.T) {
 		{name: "200", status: 200, attempt: 1, want: Outcome{Kind: Delivered, Status: 200, Reason: "HTTP 200"}},
 		{name: "204", status: 204, attempt: 1, want: Outcome{Kind: Delivered, Status: 204, Reason: "HTTP 204"}},
 		{name: "204 at the last attempt", status: 204, attempt: 3, want: Outcome{Kind: Delivered, Status: 204, Reason: "HTTP 204"}},
-		{name: "301 not followed", status: 301, attempt: 1, want: Outcome{Kind: Retry, Status: 301, Delay: 50 * time.Millisecond, Reason: "HTTP 301 (redirects are not followed)"}},
+		{name: "301 not followed", status: 301, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseFailure, Status: 301, Delay: 50 * time.Millisecond, Reason: "HTTP 301 (redirects are not followed)"}},
 		{name: "400", status: 400, attempt: 1, want: Outcome{Kind: Dead, Status: 400, Reason: "HTTP 400"}},
 		{name: "404", status: 404, attempt: 1, want: Outcome{Kind: Dead, Status: 404, Reason: "HTTP 404"}},
 		{name: "410", status: 410, attempt: 2, want: Outcome{Kind: Dead, Status: 410, Reason: "HTTP 410"}},
 		{name: "415", status: 415, attempt: 1, want: Outcome{Kind: Dead, Status: 415, Reason: "HTTP 415"}},
 		{name: "404 at the last attempt", status: 404, attempt: 3, want: Outcome{Kind: Dead, Status: 404, Reason: "HTTP 404"}},
-		{name: "408 without Retry-After", status: 408, attempt: 2, want: Outcome{Kind: Retry, Status: 408, Delay: 100 * time.Millisecond, Reason: "HTTP 408"}},
-		{name: "429 Retry-After seconds", status: 429, retryAfter: "1", attempt: 1, want: Outcome{Kind: Retry, Status: 429, Delay: time.Second, Reason: "HTTP 429"}},
-		{name: "429 Retry-After 0", status: 429, retryAfter: "0", attempt: 1, want: Outcome{Kind: Retry, Status: 429, Reason: "HTTP 429"}},
-		{name: "429 Retry-After garbage", status: 429, retryAfter: "soon", attempt: 1, want: Outcome{Kind: Retry, Status: 429, Delay: 50 * time.Millisecond, Reason: "HTTP 429"}},
-		{name: "503 Retry-After beyond max_backoff", status: 503, retryAfter: "3600", attempt: 1, want: Outcome{Kind: Retry, Status: 503, Delay: 2 * time.Second, Reason: "HTTP 503"}},
-		{name: "503 Retry-After HTTP-date beyond max_backoff", status: 503, retryAfter: inAMinute, attempt: 1, want: Outcome{Kind: Retry, Status: 503, Delay: 2 * time.Second, Reason: "HTTP 503"}},
-		{name: "500", status: 500, attempt: 1, want: Outcome{Kind: Retry, Status: 500, Delay: 50 * time.Millisecond, Reason: "HTTP 500"}},
-		{name: "502", status: 502, attempt: 2, want: Outcome{Kind: Retry, Status: 502, Delay: 100 * time.Millisecond, Reason: "HTTP 502"}},
-		{name: "500 at the last attempt", status: 500, attempt: 3, want: Outcome{Kind: Dead, Status: 500, Reason: "gave up after 3 attempts: HTTP 500"}},
-		{name: "429 at the last attempt", status: 429, retryAfter: "1", attempt: 3, want: Outcome{Kind: Dead, Status: 429, Reason: "gave up after 3 attempts: HTTP 429"}},
-		{name: "past the last attempt", status: 503, attempt: 4, want: Outcome{Kind: Dead, Status: 503, Reason: "gave up after 4 attempts: HTTP 503"}},
-		{name: "connection refused", err: refused, attempt: 1, want: Outcome{Kind: Retry, Delay: 50 * time.Millisecond, Reason: "connection refused"}},
-		{name: "connection refused at the last attempt", err: refused, attempt: 3, want: Outcome{Kind: Dead, Reason: "gave up after 3 attempts: connection refused"}},
-		{name: "timeout", err: &timeoutError{after: 10 * time.Second, err: context.DeadlineExceeded}, attempt: 1, want: Outcome{Kind: Retry, Delay: 50 * time.Millisecond, Reason: "timeout after 10s"}},
-		{name: "cancelled", err: context.Canceled, attempt: 1, want: Outcome{Kind: Retry, Reason: "cancelled"}},
-		{name: "cancelled at the last attempt", err: context.Canceled, attempt: 3, want: Outcome{Kind: Retry, Reason: "cancelled"}},
+		{name: "408 without Retry-After", status: 408, attempt: 2, want: Outcome{Kind: Retry, Cause: CauseFailure, Status: 408, Delay: 100 * time.Millisecond, Reason: "HTTP 408"}},
+		{name: "429 Retry-After seconds", status: 429, retryAfter: "1", attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnavailable, Status: 429, Delay: time.Second, Reason: "HTTP 429"}},
+		{name: "429 Retry-After 0", status: 429, retryAfter: "0", attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnavailable, Status: 429, Reason: "HTTP 429"}},
+		{name: "429 Retry-After garbage", status: 429, retryAfter: "soon", attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnavailable, Status: 429, Delay: 50 * time.Millisecond, Reason: "HTTP 429"}},
+		{name: "503 Retry-After beyond max_backoff", status: 503, retryAfter: "3600", attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnavailable, Status: 503, Delay: 2 * time.Second, Reason: "HTTP 503"}},
+		{name: "503 Retry-After HTTP-date beyond max_backoff", status: 503, retryAfter: inAMinute, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnavailable, Status: 503, Delay: 2 * time.Second, Reason: "HTTP 503"}},
+		{name: "500", status: 500, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseFailure, Status: 500, Delay: 50 * time.Millisecond, Reason: "HTTP 500"}},
+		{name: "502", status: 502, attempt: 2, want: Outcome{Kind: Retry, Cause: CauseFailure, Status: 502, Delay: 100 * time.Millisecond, Reason: "HTTP 502"}},
+		{name: "500 at the last attempt: the dispatcher gives up", status: 500, attempt: 3, want: Outcome{Kind: Retry, Cause: CauseFailure, Status: 500, Delay: 200 * time.Millisecond, Reason: "HTTP 500"}},
+		{name: "connection refused", err: refused, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseUnreachable, Delay: 50 * time.Millisecond, Reason: "connection refused"}},
+		{name: "timeout", err: &timeoutError{after: 10 * time.Second, err: context.DeadlineExceeded}, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseFailure, Delay: 50 * time.Millisecond, Reason: "timeout after 10s"}},
+		{name: "request not made", err: errors.New("encode: bad"), attempt: 1, want: Outcome{Kind: Retry, Cause: CauseFailure, Delay: 50 * time.Millisecond, Reason: "request failed: encode: bad"}},
+		{name: "cancelled", err: context.Canceled, attempt: 1, want: Outcome{Kind: Retry, Cause: CauseCancelled, Reason: "cancelled"}},
+		{name: "cancelled at the last attempt", err: context.Canceled, attempt: 3, want: Outcome{Kind: Retry, Cause: CauseCancelled, Reason: "cancelled"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +73,58 @@ func TestDecide(t *testing.T) {
 			got := Decide(tt.status, h, tt.err, tt.attempt, testRetry, half)
 			if got != tt.want {
 				t.Errorf("Decide(%d, Retry-After %q, %v, attempt %d) = %+v, want %+v", tt.status, tt.retryAfter, tt.err, tt.attempt, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLimitAttempts(t *testing.T) {
+	retry := Outcome{Kind: Retry, Cause: CauseFailure, Status: 500, Delay: time.Second, Reason: "HTTP 500", Body: "oops"}
+	tests := []struct {
+		name    string
+		o       Outcome
+		attempt int
+		want    Outcome
+	}{
+		{"retry before the last attempt", retry, 2, retry},
+		{"retry at the last attempt", retry, 3,
+			Outcome{Kind: Dead, Cause: CauseFailure, Status: 500, Reason: "gave up after 3 attempts: HTTP 500", Body: "oops"}},
+		{"retry past the last attempt", retry, 4,
+			Outcome{Kind: Dead, Cause: CauseFailure, Status: 500, Reason: "gave up after 4 attempts: HTTP 500", Body: "oops"}},
+		{"no answer at the last attempt", Outcome{Kind: Retry, Cause: CauseUnreachable, Reason: "connection refused"}, 3,
+			Outcome{Kind: Dead, Cause: CauseUnreachable, Reason: "gave up after 3 attempts: connection refused"}},
+		{"delivered at the last attempt", Outcome{Kind: Delivered, Status: 200}, 3, Outcome{Kind: Delivered, Status: 200}},
+		{"dead before the last attempt", Outcome{Kind: Dead, Status: 404}, 1, Outcome{Kind: Dead, Status: 404}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := limitAttempts(tt.o, tt.attempt, testRetry); got != tt.want {
+				t.Errorf("limitAttempts(%+v, %d) = %+v, want %+v", tt.o, tt.attempt, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNoAnswerCause(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want Cause
+	}{
+		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, CauseUnreachable},
+		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, CauseUnreachable},
+		{"closed", io.ErrUnexpectedEOF, CauseUnreachable},
+		{"dns", &net.DNSError{Err: "no such host", Name: "app.invalid", IsNotFound: true}, CauseUnreachable},
+		{"other op error", &net.OpError{Op: "dial", Err: errors.New("network is unreachable")}, CauseUnreachable},
+		{"attempt timeout", &timeoutError{after: time.Second, err: context.DeadlineExceeded}, CauseFailure},
+		{"deadline", context.DeadlineExceeded, CauseFailure},
+		{"tls", errors.New("tls: handshake failure"), CauseFailure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := &url.Error{Op: "Post", URL: "http://127.0.0.1:9/", Err: tt.err}
+			if got := noAnswerCause(err); got != tt.want {
+				t.Errorf("noAnswerCause(%v) = %d, want %d", err, got, tt.want)
 			}
 		})
 	}

@@ -177,7 +177,7 @@ func (st *Stream) Run(ctx context.Context) error {
 	context.AfterFunc(stop, st.end)
 	d, err := st.m.dispatcher(stop, st.s, streamDeliverer{st}, st.window)
 	if err == nil {
-		err = d.run(stop, st.s.sub.Timeout+graceMargin)
+		d.run(stop, st.s.sub.Timeout+graceMargin)
 	}
 	st.end()
 	if err != nil {
@@ -233,7 +233,7 @@ func (st *Stream) Answer(id string, a Answer) error {
 }
 
 // outcome is what an answer to attempt means, under the subscription's
-// retry policy.
+// retry policy: the app's own decision (CauseAnswer), a retry included.
 func (st *Stream) outcome(attempt int, a Answer) Outcome {
 	r := st.s.sub.Retry
 	switch a.Kind {
@@ -244,7 +244,7 @@ func (st *Stream) outcome(attempt int, a Answer) Outcome {
 		if delay <= 0 {
 			delay = Backoff(attempt, r, nil)
 		}
-		return limitAttempts(Outcome{Kind: Retry, Delay: min(delay, r.MaxBackoff), Reason: "retry requested"}, attempt, r)
+		return Outcome{Kind: Retry, Delay: min(delay, r.MaxBackoff), Reason: "retry requested"}
 	default:
 		reason := "rejected"
 		if a.Reason != "" {
@@ -283,7 +283,7 @@ func (st *Stream) abort(err error) {
 // attempt queues one delivery for Next and waits for its answer, the
 // subscription's timeout, or the end of ctx or of the stream.
 func (st *Stream) attempt(ctx context.Context, d Delivery) Outcome {
-	cancelled := Outcome{Kind: Retry, Reason: reasonCancelled}
+	cancelled := Outcome{Kind: Retry, Cause: CauseCancelled, Reason: reasonCancelled}
 	parent, state := traceHeaders(ctx)
 	ob := &outbound{attempt: d.Attempt, answer: make(chan Outcome, 1)}
 	st.mu.Lock()

@@ -27,14 +27,15 @@ func TestStreamAnswerOutcomes(t *testing.T) {
 			func(d time.Duration) bool { return d == time.Second }, "retry requested"},
 		{"retry with backoff", 2, Answer{Kind: Retry}, Retry,
 			func(d time.Duration) bool { return d >= 0 && d <= 2*sub.Retry.InitialBackoff }, "retry requested"},
-		{"retry at the last attempt", 3, Answer{Kind: Retry}, Dead, nil, "gave up after 3 attempts: retry requested"},
+		{"retry at the last attempt: the dispatcher gives up", 3, Answer{Kind: Retry}, Retry,
+			func(d time.Duration) bool { return d >= 0 && d <= 4*sub.Retry.InitialBackoff }, "retry requested"},
 		{"reject", 1, Answer{Kind: Dead, Reason: "bad order"}, Dead, nil, "rejected: bad order"},
 		{"reject without reason", 1, Answer{Kind: Dead}, Dead, nil, "rejected"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := st.outcome(tt.attempt, tt.a)
-			if o.Kind != tt.kind || o.Reason != tt.reason || o.Status != 0 || (tt.delay != nil && !tt.delay(o.Delay)) {
+			if o.Kind != tt.kind || o.Cause != CauseAnswer || o.Reason != tt.reason || o.Status != 0 || (tt.delay != nil && !tt.delay(o.Delay)) {
 				t.Errorf("outcome = %+v, want %s %q", o, tt.kind, tt.reason)
 			}
 		})

@@ -33,9 +33,36 @@ func (k Kind) String() string {
 	}
 }
 
+// Cause is what the end of an attempt says about the app, beyond what it
+// means for the event (Kind): the subscription's circuit reads it to tell
+// an app that is down from an event that fails.
+type Cause int
+
+// The causes of an attempt's outcome.
+const (
+	// CauseAnswer: the app answered, and its answer decides: 2xx, a 4xx
+	// that rejects the event, or a stream's ack, retry or reject.
+	CauseAnswer Cause = iota
+	// CauseUnavailable: the app answered 429 or 503: it cannot take events
+	// now.
+	CauseUnavailable
+	// CauseFailure: another retryable failure of this attempt: 408, 3xx,
+	// another 5xx, no answer within the timeout, or a request that could
+	// not be made.
+	CauseFailure
+	// CauseUnreachable: no answer at all: connection refused or reset, a
+	// DNS failure, a connection closed without an answer.
+	CauseUnreachable
+	// CauseCancelled: the caller gave up before an answer (shutdown, a
+	// stream that ended): no attempt was made.
+	CauseCancelled
+)
+
 // Outcome is the result of one delivery attempt.
 type Outcome struct {
 	Kind Kind
+	// Cause is what the attempt's end says about the app.
+	Cause Cause
 	// Delay is, for Retry, how long to wait before the next attempt
 	// (Retry-After or backoff with full jitter, capped at max_backoff).
 	Delay time.Duration
@@ -57,8 +84,11 @@ type Delivery struct {
 	Attempt int
 }
 
-// deliverer makes delivery attempts: a Webhook, or a Stream. Attempt must
-// return when ctx ends (a Retry with Reason "cancelled" and Delay 0).
+// deliverer makes delivery attempts: a Webhook, or a Stream. Attempt
+// reports what the app's answer means by the table of contract §5 without
+// its last row: the dispatcher gives up after max_attempts, counting only
+// the attempts that count (see circuit). Attempt must return when ctx ends
+// (a Retry with Cause CauseCancelled and Delay 0).
 type deliverer interface {
 	Attempt(ctx context.Context, d Delivery) Outcome
 }
@@ -88,4 +118,19 @@ type Stats struct {
 	Delivered    uint64 `json:"delivered"`
 	Retried      uint64 `json:"retried"`
 	DeadLettered uint64 `json:"dead_lettered"`
+	// State is StateDelivering, or StatePaused while this sidecar holds
+	// the subscription's deliveries back: its webhook's circuit is open (the
+	// app is down, or has not answered since the sidecar started), or, for a
+	// subscription without a webhook, no stream is open on it.
+	State string `json:"state"`
+	// StateReason says, while paused, why: e.g. "app unreachable:
+	// connection refused", "every event answered HTTP 503", "waiting for the
+	// app's first answer". Empty while delivering.
+	StateReason string `json:"state_reason,omitempty"`
 }
+
+// The states of a subscription (Stats.State).
+const (
+	StateDelivering = "delivering"
+	StatePaused     = "paused"
+)

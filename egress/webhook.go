@@ -88,10 +88,11 @@ func baseTransport(maxIdle int) *http.Transport {
 func (w *Webhook) CloseIdleConnections() { w.client.CloseIdleConnections() }
 
 // Attempt makes one delivery attempt of d and returns what the answer
-// means (Decide), with the start of the answer's body and how long the
-// attempt took. d.Event must not be nil; Attempt does not modify it. When
-// ctx ends before an answer, the Outcome is a Retry with Delay 0 and Reason
-// "cancelled". Safe for concurrent use.
+// means (Decide: a Retry even at the last attempt, which the caller turns
+// into Dead when the attempt counts), with the start of the answer's body
+// and how long the attempt took. d.Event must not be nil; Attempt does not
+// modify it. When ctx ends before an answer, the Outcome is a Retry with
+// Delay 0, Reason "cancelled" and CauseCancelled. Safe for concurrent use.
 func (w *Webhook) Attempt(ctx context.Context, d Delivery) Outcome {
 	start := time.Now()
 	o := w.attempt(ctx, d, start)

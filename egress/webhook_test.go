@@ -84,7 +84,7 @@ func TestAttemptAnswers(t *testing.T) {
 		{name: "503 Retry-After beyond max_backoff", status: 503, header: map[string]string{"Retry-After": "120"}, attempt: 1, want: Retry, reason: "HTTP 503", minDelay: 2 * time.Second, maxDelay: 2*time.Second + 1},
 		{name: "500", status: 500, attempt: 1, want: Retry, reason: "HTTP 500", maxDelay: 100 * time.Millisecond},
 		{name: "502", status: 502, attempt: 2, want: Retry, reason: "HTTP 502", maxDelay: 200 * time.Millisecond},
-		{name: "500 at the last attempt", status: 500, attempt: 3, want: Dead, reason: "gave up after 3 attempts: HTTP 500"},
+		{name: "500 at the last attempt: the dispatcher gives up", status: 500, attempt: 3, want: Retry, reason: "HTTP 500", maxDelay: 400 * time.Millisecond},
 	}
 	var followed atomic.Bool
 	mux := http.NewServeMux()
@@ -148,15 +148,11 @@ func TestAttemptTimeout(t *testing.T) {
 	w := newTestWebhook(t, sub)
 
 	got := w.Attempt(context.Background(), Delivery{Event: testEvent(), Attempt: 1})
-	if got.Kind != Retry || got.Reason != "timeout after 100ms" || got.Status != 0 || got.Delay >= 100*time.Millisecond {
-		t.Errorf("Attempt = %+v, want Retry, timeout after 100ms, a backoff below 100ms", got)
+	if got.Kind != Retry || got.Cause != CauseFailure || got.Reason != "timeout after 100ms" || got.Status != 0 || got.Delay >= 100*time.Millisecond {
+		t.Errorf("Attempt = %+v, want Retry, CauseFailure, timeout after 100ms, a backoff below 100ms", got)
 	}
 	if got.Took < sub.Timeout {
 		t.Errorf("Took = %v, want at least the timeout %v", got.Took, sub.Timeout)
-	}
-	got = w.Attempt(context.Background(), Delivery{Event: testEvent(), Attempt: 3})
-	if got.Kind != Dead || got.Reason != "gave up after 3 attempts: timeout after 100ms" {
-		t.Errorf("last Attempt = %+v, want Dead, gave up after 3 attempts: timeout after 100ms", got)
 	}
 }
 
@@ -177,18 +173,11 @@ func deadEndpoint(t *testing.T) string {
 
 func TestAttemptConnectionRefused(t *testing.T) {
 	w := newTestWebhook(t, testSubscription(deadEndpoint(t)))
-	tests := []struct {
-		attempt int
-		want    Outcome
-	}{
-		{1, Outcome{Kind: Retry, Reason: "connection refused"}},
-		{3, Outcome{Kind: Dead, Reason: "gave up after 3 attempts: connection refused"}},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("attempt %d", tt.attempt), func(t *testing.T) {
-			got := w.Attempt(context.Background(), Delivery{Event: testEvent(), Attempt: tt.attempt})
-			if got.Kind != tt.want.Kind || got.Reason != tt.want.Reason || got.Status != 0 || got.Body != "" {
-				t.Errorf("Attempt = %+v, want %+v", got, tt.want)
+	for _, attempt := range []int{1, 3} {
+		t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) {
+			got := w.Attempt(context.Background(), Delivery{Event: testEvent(), Attempt: attempt})
+			if got.Kind != Retry || got.Cause != CauseUnreachable || got.Reason != "connection refused" || got.Status != 0 || got.Body != "" {
+				t.Errorf("Attempt = %+v, want Retry, CauseUnreachable, connection refused", got)
 			}
 		})
 	}
@@ -218,8 +207,8 @@ func TestAttemptCancelled(t *testing.T) {
 			defer cancel()
 			tt.cancel(cancel)
 			got := w.Attempt(ctx, Delivery{Event: testEvent(), Attempt: testRetry.MaxAttempts})
-			if got.Kind != Retry || got.Delay != 0 || got.Reason != "cancelled" {
-				t.Errorf("Attempt = %+v, want Retry, no delay, cancelled", got)
+			if got.Kind != Retry || got.Cause != CauseCancelled || got.Delay != 0 || got.Reason != "cancelled" {
+				t.Errorf("Attempt = %+v, want Retry, CauseCancelled, no delay, cancelled", got)
 			}
 		})
 	}

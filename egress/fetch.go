@@ -1,0 +1,194 @@
+package egress
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// fetchErrorPause is the pause after the consumer fails to hand out an
+// event, and before consuming again after the iterator ended on its own.
+const fetchErrorPause = time.Second
+
+// iterator is the dispatcher's current pull iterator on its consumer.
+type iterator struct {
+	jetstream.MessagesContext
+	unwatch func() bool // stops draining it when stop ends
+}
+
+// consume opens a pull iterator on the consumer, drained when stop ends.
+func (d *dispatcher) consume(stop context.Context) (*iterator, error) {
+	opts := append(pullOptions(d.sub), jetstream.PullHeartbeat(d.watch.heartbeat), jetstream.PullExpiry(pullExpiry))
+	it, err := d.cons.Messages(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &iterator{MessagesContext: it, unwatch: context.AfterFunc(stop, it.Drain)}, nil
+}
+
+// reconsume replaces an iterator that ended on its own (the consumer was
+// deleted, or recreated after the broker lost its state; the connection
+// closed) after a pause; it returns nil once stop ended.
+func (d *dispatcher) reconsume(stop context.Context, old *iterator, why error) *iterator {
+	old.unwatch()
+	d.log.Warn("the subscription's consumer ended the pull; consuming again", "error", why, "in", fetchErrorPause)
+	if !pause(stop, fetchErrorPause) {
+		return nil
+	}
+	return d.consumeAgain(stop)
+}
+
+// consumeAgain opens a pull iterator, trying again after a pause until it
+// succeeds; it returns nil once stop ended.
+func (d *dispatcher) consumeAgain(stop context.Context) *iterator {
+	for {
+		it, err := d.consume(stop)
+		if err == nil {
+			return it
+		}
+		d.log.Warn("consuming the subscription's events failed; trying again", "error", err, "in", fetchErrorPause)
+		if !pause(stop, fetchErrorPause) {
+			return nil
+		}
+	}
+}
+
+// fetch takes events from the consumer while a slot is free, and starts a
+// delivery for each, until the iterator is drained after stop.
+func (d *dispatcher) fetch(stop, work context.Context, it *iterator) {
+	for {
+		var ok bool
+		if it, ok = d.slot(stop, it); !ok {
+			if it != nil {
+				d.nakRest(it)
+			}
+			return
+		}
+		msg, err := d.next(it)
+		switch {
+		case err == nil && stop.Err() != nil:
+			<-d.slots
+			d.giveBack(msg, false)
+		case err == nil:
+			d.start(stop, work, msg)
+		case ended(err) && stop.Err() != nil:
+			<-d.slots
+			return
+		case ended(err):
+			<-d.slots
+			it = d.reconsume(stop, it, err)
+		default:
+			<-d.slots
+			d.log.Warn("fetching events failed", "error", err)
+			pause(stop, fetchErrorPause)
+		}
+	}
+}
+
+// slot waits for a free slot, and returns it taken with the iterator to
+// fetch into it; false when stop ended first (it then holds no slot). While
+// the circuit holds every slot (the app is down, and the deliveries in them
+// wait for their turn to probe), the events nats.go has already pulled for
+// the iterator would wait unprotected beyond the ack wait, to be
+// redelivered beside themselves with an attempt used up: they are handed
+// back at once, unattempted, and a new iterator is opened once a slot is
+// free.
+func (d *dispatcher) slot(stop context.Context, it *iterator) (*iterator, bool) {
+	if it != nil {
+		select {
+		case d.slots <- struct{}{}: // a free slot first
+			return it, true
+		default:
+		}
+		select {
+		case d.slots <- struct{}{}:
+			return it, true
+		case <-stop.Done():
+			return it, false
+		case <-d.circuit.opened():
+			d.handBackPulled(it)
+		}
+	}
+	select {
+	case d.slots <- struct{}{}:
+	case <-stop.Done():
+		return nil, false
+	}
+	if it = d.consumeAgain(stop); it == nil {
+		<-d.slots
+		return nil, false
+	}
+	return it, true
+}
+
+// handBackPulled closes it and hands back, unattempted, the events nats.go
+// had pulled for it, to come again when the next probe may start. It waits
+// for them at most pulledWait (what is still on its way then comes again
+// after the ack wait).
+func (d *dispatcher) handBackPulled(it *iterator) {
+	it.unwatch()
+	it.Drain()
+	for {
+		msg, err := it.Next(jetstream.NextMaxWait(pulledWait))
+		if err != nil {
+			it.Stop()
+			return
+		}
+		d.noteHandBack(msg)
+		d.nak(msg, d.circuit.untilProbe())
+	}
+}
+
+// pulledWait bounds the wait for each event still on its way to a drained
+// iterator.
+const pulledWait = time.Second
+
+// ended reports whether err from Next means that the iterator is over.
+func ended(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+		errors.Is(err, jetstream.ErrBadRequest)
+}
+
+// next waits for the consumer's next event, holding a free slot. Soon
+// after an event it waits in short steps, each of which makes nats.go
+// check that a pull request is out; later in steps long enough for a
+// missed heartbeat to show, after which nats.go issues a new pull request
+// (the one out was lost, with the consumer's leader say). It returns the
+// error of a wait that failed otherwise.
+func (d *dispatcher) next(it *iterator) (jetstream.Msg, error) {
+	d.watch.waiting()
+	defer d.watch.busy()
+	for {
+		wait, long := d.watch.wait()
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		switch {
+		case err == nil:
+			d.watch.heard(true)
+			return msg, nil
+		case errors.Is(err, nats.ErrTimeout):
+			// A long wait without a missed heartbeat: the broker holds the
+			// pull request.
+			if long && d.b.Conn().IsConnected() {
+				d.watch.heard(false)
+			}
+		case errors.Is(err, jetstream.ErrNoHeartbeat):
+			d.watch.missed()
+		default:
+			return nil, err
+		}
+	}
+}
+
+// nakRest hands back the events left in a drained iterator.
+func (d *dispatcher) nakRest(it *iterator) {
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			return
+		}
+		d.giveBack(msg, false)
+	}
+}

@@ -1,0 +1,116 @@
+package egress
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// Bounds of the backoff between attempts to record a delivery in the
+// delivered set.
+const (
+	recordRetryMin = 100 * time.Millisecond
+	recordRetryMax = 2 * time.Second
+)
+
+// remember records in the delivered set that the app answered 2xx for it,
+// and then acknowledges it to the broker. While the record fails (the
+// broker is down, say) the event is kept, alive with InProgress, and the
+// record retried with backoff until it succeeds or ctx ends (the grace
+// period of a stop ran out): acknowledging first would let a redelivery
+// reach the app again once the broker is back. Meanwhile a redelivery, or
+// another stored copy, of the event waits for the record (answered). When
+// ctx ends first the event is acknowledged anyway: if that reaches the
+// broker, nothing comes again.
+func (d *dispatcher) remember(ctx context.Context, it *item) {
+	defer d.s.answered.add(it.ev)()
+	if err := d.mark(ctx, it); err != nil {
+		d.log.Warn("could not remember a delivery; keeping the event and trying again before acknowledging it",
+			"id", it.ev.ID(), "source", it.ev.Source(), "error", err)
+		d.park(it)
+		err = d.retryMark(ctx, it)
+		d.unpark(it)
+		if err != nil {
+			d.log.Error("stopped before a delivery was remembered; should the broker deliver it again, so will the sidecar",
+				"id", it.ev.ID(), "source", it.ev.Source(), "error", err)
+		} else {
+			d.log.Info("delivery remembered", "id", it.ev.ID(), "source", it.ev.Source())
+		}
+	}
+	d.ack(it.msg)
+}
+
+// retryMark tries to record it with backoff until that succeeds, or ctx
+// ends: it then returns the last error.
+func (d *dispatcher) retryMark(ctx context.Context, it *item) error {
+	var err error
+	for wait := recordRetryMin; pause(ctx, wait); wait = min(2*wait, recordRetryMax) {
+		if err = d.mark(ctx, it); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// mark records it once.
+func (d *dispatcher) mark(ctx context.Context, it *item) error {
+	ctx, cancel := context.WithTimeout(ctx, seenTimeout)
+	defer cancel()
+	return d.seen.Mark(ctx, d.sub.Name, it.ev.Source(), it.ev.ID())
+}
+
+// answered holds the events of a subscription that the app answered 2xx
+// for in this sidecar while their record in the delivered set is pending.
+// The zero value is empty; safe for concurrent use.
+type answered struct {
+	mu      sync.Mutex
+	records map[answerKey]*record
+}
+
+// answerKey names an event as the delivered set does (with the
+// subscription).
+type answerKey struct{ source, id string }
+
+// record is an event's pending record.
+type record struct {
+	n    int           // deliveries of the event recording it
+	done chan struct{} // closed when the last is through
+}
+
+// add notes that ev's record is pending and returns the func that notes
+// it through, recorded or not.
+func (a *answered) add(ev *event.Event) func() {
+	k := answerKey{ev.Source(), ev.ID()}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.records == nil {
+		a.records = map[answerKey]*record{}
+	}
+	r := a.records[k]
+	if r == nil {
+		r = &record{done: make(chan struct{})}
+		a.records[k] = r
+	}
+	r.n++
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if r.n--; r.n == 0 {
+			delete(a.records, k)
+			close(r.done)
+		}
+	}
+}
+
+// pending returns a channel closed when ev's pending record is through,
+// or nil when none is pending.
+func (a *answered) pending(ev *event.Event) <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r := a.records[answerKey{ev.Source(), ev.ID()}]; r != nil {
+		return r.done
+	}
+	return nil
+}
