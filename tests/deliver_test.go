@@ -173,11 +173,15 @@ func TestAppDownThenUp(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig("http://"+addr+"/events", fastRetry)))
+	// Two attempts: were the refused ones counted, every event would be
+	// dead-lettered long before the app comes up.
+	const twoAttempts = "      max_attempts: 2\n      initial_backoff: 20ms\n      max_backoff: 100ms\n"
+	sc := startSidecar(t, embeddedConfig(t.TempDir(), subscriptionConfig("http://"+addr+"/events", twoAttempts)))
 	ids := publishN(t, sc, "down", 30)
-	poll.Until(t, 20*time.Second, "refused attempts counted as retries", func() bool {
+	poll.Until(t, 20*time.Second, "the subscription paused with the reason", func() bool {
 		_, body := sc.get("/v1/subscriptions")
-		return strings.Contains(string(body), `"retried":`) && !strings.Contains(string(body), `"retried":0`)
+		return strings.Contains(string(body), `"state":"paused"`) &&
+			strings.Contains(string(body), `"state_reason":"app unreachable: connection refused"`)
 	})
 
 	a := &app{delivered: map[string]int{}}
@@ -190,6 +194,10 @@ func TestAppDownThenUp(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	poll.Until(t, 60*time.Second, "the backlog arrives", func() bool { return a.deliveredOnce(t, ids) })
+	poll.Until(t, 20*time.Second, "the subscription delivering, nothing dead-lettered", func() bool {
+		_, body := sc.get("/v1/subscriptions")
+		return strings.Contains(string(body), `"state":"delivering"`) && strings.Contains(string(body), `"dead_lettered":0`)
+	})
 }
 
 func TestSignedDeliveryVerifiesInListen(t *testing.T) {

@@ -43,6 +43,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build eventsidecar:", err)
 		os.Exit(1)
 	}
+	if err := buildNATSServer(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -198,7 +198,7 @@ func TestSubscribeStreamReceivesHTTPPublish(t *testing.T) {
 	}
 	app.ack(d)
 	settled(t, sc.natsURL, "orders")
-	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, Delivered: 1})
+	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "delivering", Streams: 1, Delivered: 1})
 	app.noMore()
 }
 
@@ -213,7 +213,7 @@ func TestSubscribeRejectDeadLetters(t *testing.T) {
 	}
 	app.reject(d, "no such customer")
 	settled(t, sc.natsURL, "orders")
-	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, DeadLettered: 1})
+	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "delivering", Streams: 1, DeadLettered: 1})
 
 	code, body := sc.get("/v1/subscriptions/orders/deadletters")
 	var list struct {
@@ -275,7 +275,7 @@ func TestSubscribeStreamsOnTwoSidecarsHandOver(t *testing.T) {
 	}
 	ack(onA, held["h-0"])
 	unsettled(t, a.natsURL, "orders", 3)
-	a.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, Pending: 3, InFlight: 3, Delivered: 1})
+	a.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "delivering", Streams: 1, Pending: 3, InFlight: 3, Delivered: 1})
 
 	onB := b.subscribe("orders", 4)
 	onA.cancel()
@@ -305,7 +305,7 @@ func TestSubscribeStreamsOnTwoSidecarsHandOver(t *testing.T) {
 	}
 	settled(t, a.natsURL, "orders")
 	onceEach(t, acked, append(first, later...))
-	b.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, Delivered: 7})
+	b.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "delivering", Streams: 1, Delivered: 7})
 	onB.noMore()
 }
 
@@ -317,7 +317,7 @@ func TestSubscribeKill9WithUnansweredDeliveries(t *testing.T) {
 	sc := startSidecar(t, cfg)
 	ids := []string{"k-0", "k-1", "k-2", "k-3", "k-4"}
 	publishOrders(sc, ids...)
-	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Pending: uint64(len(ids))})
+	sc.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "paused", StateReason: "no stream open", Pending: uint64(len(ids))})
 	sc.subscribe("orders", uint32(len(ids))).nextIDs(20*time.Second, ids)
 	sc.kill()
 	killed := time.Now()
@@ -335,6 +335,6 @@ func TestSubscribeKill9WithUnansweredDeliveries(t *testing.T) {
 	t.Logf("redelivered %s after the kill, attempts %v", time.Since(killed), attempts)
 	settled(t, restarted.natsURL, "orders")
 	onceEach(t, got, ids)
-	restarted.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", Streams: 1, Delivered: uint64(len(ids))})
+	restarted.waitStats("orders", egress.Stats{Name: "orders", Topic: "orders.>", State: "delivering", Streams: 1, Delivered: uint64(len(ids))})
 	app.noMore()
 }

@@ -108,7 +108,9 @@ func TestOneTraceFromPublishToWebhook(t *testing.T) {
 }
 
 func TestRetriesAndDeadLettersInTheTrace(t *testing.T) {
-	a := newApp(t, http.StatusServiceUnavailable)
+	// 500, not 503: an app answering 503 to everything is down, which
+	// pauses the subscription instead of using up the event's attempts.
+	a := newApp(t, http.StatusInternalServerError)
 	sc := tracedSidecar(t, a.URL, "      max_attempts: 3\n      initial_backoff: 10ms\n      max_backoff: 20ms\n")
 	sc.mustPublish("/v1/publish/orders.created", `{}`, "ce-specversion: 1.0", "ce-id: doomed", "ce-source: /shop",
 		"ce-type: t", "Content-Type: application/json")
