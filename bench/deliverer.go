@@ -44,7 +44,7 @@ func newDeliverer(ctx context.Context, n *node, endpoint string, inFlight int, l
 	sub.Name, sub.Topic, sub.Endpoint = subscription, subscriptionTopic, endpoint
 	sub.MaxInFlight = inFlight
 	reg := prometheus.NewRegistry()
-	m, err := egress.NewManager(ctx, []config.Subscription{sub}, n.broker, seen, reg, log)
+	m, err := egress.NewManager([]config.Subscription{sub}, n.broker, seen, reg, log)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}

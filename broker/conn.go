@@ -248,7 +248,11 @@ func (c *Client) onDisconnect(nc *nats.Conn, err error) {
 
 func (c *Client) onConnect(nc *nats.Conn) {
 	c.connErr.Store(nil)
-	c.log.Info("broker: connected", "url", nc.ConnectedUrlRedacted())
+	url := c.url // the embedded server's in-process URL says nothing
+	if c.server == nil {
+		url = nc.ConnectedUrlRedacted()
+	}
+	c.log.Info("broker: connected", "url", url)
 	c.requestSetup()
 }
 

@@ -57,7 +57,7 @@ type running struct {
 // unless the test stops it first.
 func (e *env) start(subs ...config.Subscription) *running {
 	e.t.Helper()
-	m, err := NewManager(context.Background(), subs, e.b, e.seen, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	m, err := NewManager(subs, e.b, e.seen, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		e.t.Fatalf("new manager: %v", err)
 	}

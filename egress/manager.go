@@ -72,7 +72,7 @@ type subscription struct {
 // when b is ready and else once it is, and again after each reconnect. Run
 // starts the webhooks and OpenStream opens streams. Its metrics are
 // registered on reg.
-func NewManager(_ context.Context, subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
+func NewManager(subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
 	reg prometheus.Registerer, log *slog.Logger) (*Manager, error) {
 	m := &Manager{b: b, seen: seen, log: log, byName: map[string]*subscription{}}
 	mt, err := newMetrics(reg, m)

@@ -43,7 +43,7 @@ func newStreamHarness(t *testing.T, mutate func(*config.Config), subs ...config.
 	if err != nil {
 		t.Fatalf("open delivered-set: %v", err)
 	}
-	m, err := egress.NewManager(ctx, subs, base.broker, seen, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	m, err := egress.NewManager(subs, base.broker, seen, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("new manager: %v", err)
 	}

@@ -124,7 +124,7 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 		return err
 	}
 	b.Prepare("delivered set", seen.Ensure)
-	subs, err := egress.NewManager(ctx, m.Config.Subscriptions, b, seen, reg, m.Log)
+	subs, err := egress.NewManager(m.Config.Subscriptions, b, seen, reg, m.Log)
 	if err != nil {
 		return err
 	}
