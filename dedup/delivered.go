@@ -19,8 +19,8 @@ import (
 const deliveredBucketPrefix = "eventsidecar-delivered-"
 
 // Delivered remembers which events each subscription's app answered 2xx
-// for, and how often a subscription handed a stored event back to the
-// broker without an attempt, for the duplicate window, in a JetStream
+// for, and how many attempts to deliver a stored event failed (those that
+// count toward max_attempts), for the duplicate window, in a JetStream
 // key-value bucket, so that every sidecar sharing the broker sees the
 // same. Its methods fail until Ensure has put the bucket in place. It is
 // safe for concurrent use; it does not own the JetStream context it was
@@ -135,15 +135,16 @@ func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) e
 	return nil
 }
 
-// HandedBack returns how many times subscription handed the stored event
-// at stream sequence seq back to the broker without attempting it
-// (NoteHandBack) within the window: the broker counts those deliveries too.
-func (d *Delivered) HandedBack(ctx context.Context, subscription string, seq uint64) (int, error) {
+// Failures returns how many attempts to deliver the stored event at
+// stream sequence seq to subscription failed and counted toward its
+// max_attempts, as NoteFailure last recorded within the window; 0 when
+// none did.
+func (d *Delivered) Failures(ctx context.Context, subscription string, seq uint64) (int, error) {
 	kv, err := d.store()
 	if err != nil {
 		return 0, err
 	}
-	e, err := kv.Get(ctx, handBackKey(subscription, seq))
+	e, err := kv.Get(ctx, failuresKey(subscription, seq))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return 0, nil
@@ -152,36 +153,33 @@ func (d *Delivered) HandedBack(ctx context.Context, subscription string, seq uin
 	}
 	n, err := strconv.Atoi(string(e.Value()))
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("dedup: bucket %q: hand-back count %q is not a number", d.bucket, e.Value())
+		return 0, fmt.Errorf("dedup: bucket %q: failure count %q is not a number", d.bucket, e.Value())
 	}
 	return n, nil
 }
 
-// NoteHandBack records that subscription handed the stored event at seq
-// back to the broker once more without attempting it. The caller holds the
-// event (it is not delivered elsewhere meanwhile), so the count is not
-// raced.
-func (d *Delivered) NoteHandBack(ctx context.Context, subscription string, seq uint64) error {
-	n, err := d.HandedBack(ctx, subscription, seq)
-	if err != nil {
-		return err
-	}
+// NoteFailure records that attempt number n (1 for the first) to deliver
+// the stored event at seq to subscription failed and counts: the next
+// attempt is n+1, whichever sidecar makes it. It sets the count rather
+// than adding to it, so a record made twice does no harm; the window
+// starts again with each record.
+func (d *Delivered) NoteFailure(ctx context.Context, subscription string, seq uint64, n int) error {
 	kv, err := d.store()
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, handBackKey(subscription, seq), []byte(strconv.Itoa(n+1))); err != nil {
+	if _, err := kv.Put(ctx, failuresKey(subscription, seq), []byte(strconv.Itoa(n))); err != nil {
 		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
 	}
 	return nil
 }
 
-// handBackKey is the bucket key of one stored event's hand-back count for
+// failuresKey is the bucket key of one stored event's failure count for
 // one subscription.
-func handBackKey(subscription string, seq uint64) string {
+func failuresKey(subscription string, seq uint64) string {
 	h := sha256.New()
 	write(h, subscription, strconv.FormatUint(seq, 10))
-	return "handback." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return "failures." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
 // deliveredKey is the bucket key of one event for one subscription: the

@@ -88,30 +88,30 @@ func TestDeliveredSeenAndMark(t *testing.T) {
 	}
 }
 
-func TestDeliveredHandBacks(t *testing.T) {
+func TestDeliveredFailures(t *testing.T) {
 	d := openDelivered(t, openBroker(t, t.TempDir()), time.Minute)
 	ctx := context.Background()
 	count := func(sub string, seq uint64) int {
 		t.Helper()
-		n, err := d.HandedBack(ctx, sub, seq)
+		n, err := d.Failures(ctx, sub, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
 	if n := count("orders", 7); n != 0 {
-		t.Fatalf("HandedBack before any = %d, want 0", n)
+		t.Fatalf("Failures before any = %d, want 0", n)
 	}
-	for range 2 {
-		if err := d.NoteHandBack(ctx, "orders", 7); err != nil {
+	for _, n := range []int{1, 2, 2} { // a record made twice does no harm
+		if err := d.NoteFailure(ctx, "orders", 7, n); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := count("orders", 7); n != 2 {
-		t.Errorf("HandedBack after two = %d, want 2", n)
+		t.Errorf("Failures after attempts 1 and 2 failed = %d, want 2", n)
 	}
 	if n := count("orders", 8) + count("billing", 7); n != 0 {
-		t.Errorf("other events or subscriptions counted %d hand-backs, want 0", n)
+		t.Errorf("other events or subscriptions counted %d failures, want 0", n)
 	}
 }
 
@@ -184,8 +184,8 @@ func TestDeliveredBeforeEnsure(t *testing.T) {
 	if err := d.Mark(t.Context(), "orders", "/src", "e1"); !errors.Is(err, ErrNotReady) {
 		t.Errorf("Mark before Ensure = %v, want ErrNotReady", err)
 	}
-	if err := d.NoteHandBack(t.Context(), "orders", 1); !errors.Is(err, ErrNotReady) {
-		t.Errorf("NoteHandBack before Ensure = %v, want ErrNotReady", err)
+	if err := d.NoteFailure(t.Context(), "orders", 1, 1); !errors.Is(err, ErrNotReady) {
+		t.Errorf("NoteFailure before Ensure = %v, want ErrNotReady", err)
 	}
 	if err := d.Ensure(t.Context()); err != nil {
 		t.Fatalf("Ensure: %v", err)

@@ -64,7 +64,6 @@ type circuit struct {
 	held        bool // paused until the app first answers
 	reason      string
 	changed     chan struct{}       // closed (and replaced) when a waiting delivery should look again
-	open        chan struct{}       // closed while paused; replaced on resuming
 	unavailable int                 // 429/503 answers in a row while delivering
 	failing     map[uint64]struct{} // stream sequences of the events failing in a row while delivering
 	probing     bool                // a probe is being attempted
@@ -77,8 +76,7 @@ type circuit struct {
 // then, under the circuit's lock, with each change.
 func newCircuit(r config.Retry, log *slog.Logger, onState func(paused, first bool)) *circuit {
 	c := &circuit{r: r, log: log, onState: onState, paused: true, held: true, reason: reasonFirstAnswer,
-		changed: make(chan struct{}), open: make(chan struct{}), failing: map[uint64]struct{}{}}
-	close(c.open)
+		changed: make(chan struct{}), failing: map[uint64]struct{}{}}
 	onState(true, true)
 	log.Info("delivery held until the app first answers")
 	return c
@@ -117,17 +115,6 @@ func (c *circuit) allow(ctx context.Context) (probe, ok bool) {
 			return false, false
 		}
 	}
-}
-
-// opened returns a channel closed while the circuit is open; nil (never
-// ready) for a stream's nil circuit.
-func (c *circuit) opened() <-chan struct{} {
-	if c == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open
 }
 
 // untilProbe is how long until the next probe may start; 0 while the
@@ -213,7 +200,6 @@ func (c *circuit) pause(reason string, probe bool) {
 	switch {
 	case !c.paused:
 		c.paused, c.probes = true, 0
-		close(c.open)
 		c.onState(true, false)
 		c.log.Warn("the app is down; delivery paused, probing with one event at a time", "reason", reason)
 	case reason != c.reason:
@@ -236,7 +222,6 @@ func (c *circuit) resume(o Outcome) {
 	}
 	c.log.Info("the app answers; delivery resumed", "status", o.Status, "was", c.reason)
 	c.paused, c.held, c.reason = false, false, ""
-	c.open = make(chan struct{})
 	c.onState(false, false)
 	c.wake()
 }

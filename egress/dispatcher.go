@@ -183,7 +183,7 @@ func (d *dispatcher) runKey(stop, work context.Context, it *item, l *lease) {
 		d.unpark(it)
 		if stop.Err() != nil {
 			d.s.inflight.release(it.seq)
-			d.giveBack(it.msg, false)
+			d.giveBack(it.msg)
 			continue
 		}
 		d.process(stop, work, it, l)
@@ -224,12 +224,10 @@ func (d *dispatcher) admit(msg jetstream.Msg, received time.Time) (*item, bool) 
 }
 
 // copyInFlight drops a redelivered copy of an event this sidecar is
-// delivering, unsettled (the first copy's settlement settles it), noting
-// it as handed back so that it does not count as an attempt.
+// delivering, unsettled: the first copy's settlement settles it.
 func (d *dispatcher) copyInFlight(msg jetstream.Msg) {
 	d.m.deliveries.WithLabelValues(d.sub.Name, outcomeDuplicate).Inc()
 	d.log.Debug("a redelivered copy of an event being delivered here; dropped", "subject", msg.Subject())
-	d.noteHandBack(msg)
 }
 
 func partitionKey(ev *event.Event) string {
@@ -247,8 +245,8 @@ func partitionKey(ev *event.Event) string {
 // process delivers it until it is settled: delivered, dead-lettered, or
 // handed back to the broker to retry later. An event of an ordered key
 // retries in place instead, holding its key but not a slot while it waits.
-// An attempt that does not count (the app is down) hands the event back
-// unattempted, or for an ordered key waits in place for its next turn.
+// An attempt that does not count (the app is down) hands the event back,
+// or for an ordered key waits in place for its next turn.
 func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 	defer d.s.inflight.release(it.seq)
 	ctx, span := startProcessSpan(work, d.sub.Name, it)
@@ -256,13 +254,12 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 	if d.alreadyDelivered(ctx, it) {
 		return
 	}
-	counted := false // whether this delivery made an attempt that counts
 	for {
 		o, counts, ok := d.try(stop, ctx, it)
 		switch {
 		case !ok:
 			// Stopped before an answer: handed back, not a failed attempt.
-			d.giveBack(it.msg, counted)
+			d.giveBack(it.msg)
 			return
 		case !counts:
 			d.notePaused(ctx, it, o)
@@ -275,10 +272,10 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 			d.settle(ctx, it, o)
 			return
 		}
-		counted = true
 		d.noteRetry(ctx, it, o)
+		d.noteFailure(it)
 		if !d.waitInPlace(stop, it, o.Delay, l) {
-			d.giveBack(it.msg, true)
+			d.giveBack(it.msg)
 			return
 		}
 		it.attempt++

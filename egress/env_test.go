@@ -33,6 +33,12 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	cfg := config.Default().Broker
 	cfg.Embedded.StoreDir = t.TempDir()
+	return envOn(t, cfg)
+}
+
+// envOn is an env on the broker cfg describes.
+func envOn(t *testing.T, cfg config.Broker) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	b, err := broker.Open(ctx, cfg, "egress-test", slog.New(slog.DiscardHandler))

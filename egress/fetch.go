@@ -71,7 +71,7 @@ func (d *dispatcher) fetch(stop, work context.Context, it *iterator) {
 		switch {
 		case err == nil && stop.Err() != nil:
 			<-d.slots
-			d.giveBack(msg, false)
+			d.giveBack(msg)
 		case err == nil:
 			d.start(stop, work, msg)
 		case ended(err) && stop.Err() != nil:
@@ -89,62 +89,22 @@ func (d *dispatcher) fetch(stop, work context.Context, it *iterator) {
 }
 
 // slot waits for a free slot, and returns it taken with the iterator to
-// fetch into it; false when stop ended first (it then holds no slot). While
-// the circuit holds every slot (the app is down, and the deliveries in them
-// wait for their turn to probe), the events nats.go has already pulled for
-// the iterator would wait unprotected beyond the ack wait, to be
-// redelivered beside themselves with an attempt used up: they are handed
-// back at once, unattempted, and a new iterator is opened once a slot is
-// free.
+// fetch into it (opened anew when it is nil); false when stop ended first
+// (it then holds no slot).
 func (d *dispatcher) slot(stop context.Context, it *iterator) (*iterator, bool) {
-	if it != nil {
-		select {
-		case d.slots <- struct{}{}: // a free slot first
-			return it, true
-		default:
-		}
-		select {
-		case d.slots <- struct{}{}:
-			return it, true
-		case <-stop.Done():
-			return it, false
-		case <-d.circuit.opened():
-			d.handBackPulled(it)
-		}
-	}
 	select {
 	case d.slots <- struct{}{}:
 	case <-stop.Done():
-		return nil, false
+		return it, false
 	}
-	if it = d.consumeAgain(stop); it == nil {
-		<-d.slots
-		return nil, false
+	if it == nil {
+		if it = d.consumeAgain(stop); it == nil {
+			<-d.slots
+			return nil, false
+		}
 	}
 	return it, true
 }
-
-// handBackPulled closes it and hands back, unattempted, the events nats.go
-// had pulled for it, to come again when the next probe may start. It waits
-// for them at most pulledWait (what is still on its way then comes again
-// after the ack wait).
-func (d *dispatcher) handBackPulled(it *iterator) {
-	it.unwatch()
-	it.Drain()
-	for {
-		msg, err := it.Next(jetstream.NextMaxWait(pulledWait))
-		if err != nil {
-			it.Stop()
-			return
-		}
-		d.noteHandBack(msg)
-		d.nak(msg, d.circuit.untilProbe())
-	}
-}
-
-// pulledWait bounds the wait for each event still on its way to a drained
-// iterator.
-const pulledWait = time.Second
 
 // ended reports whether err from Next means that the iterator is over.
 func ended(err error) bool {
@@ -189,6 +149,6 @@ func (d *dispatcher) nakRest(it *iterator) {
 		if err != nil {
 			return
 		}
-		d.giveBack(msg, false)
+		d.giveBack(msg)
 	}
 }

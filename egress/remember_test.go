@@ -3,7 +3,6 @@ package egress
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -13,9 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
@@ -40,18 +37,7 @@ func externalEnv(t *testing.T, url string) *env {
 	t.Helper()
 	cfg := config.Default().Broker
 	cfg.URL = url
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := broker.Open(ctx, cfg, "egress-test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("open broker: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	seen, err := dedup.OpenDelivered(ctx, b.JetStream(), cfg.Stream, cfg.DuplicateWindow, 1)
-	if err != nil {
-		t.Fatalf("open delivered-set: %v", err)
-	}
-	return &env{t: t, cfg: cfg, b: b, seen: seen}
+	return envOn(t, cfg)
 }
 
 // settledAcrossOutages is settled, taking a failing consumer lookup (the

@@ -17,19 +17,14 @@ import (
 	"github.com/eventsidecar/eventsidecar/dedup"
 )
 
-// giveBack hands an event back to the broker at stop. Unless attempted
-// (this delivery made an attempt), the hand-back is recorded first
-// (dedup.Delivered.NoteHandBack), so that the broker's count of its
-// deliveries does not count it as an attempt (admit). An ordered
-// subscription's events are held until every event is settled and the pin
+// giveBack hands an event back to the broker at stop; its attempts are
+// counted by the failures recorded (noteFailure), so a hand-back uses
+// none up. An ordered subscription's events are held until every event is settled and the pin
 // is released, and then handed back in stream order (handBack), so that
 // the broker's redelivery queue is in stream order. Events of the
 // subscription this dispatcher never fetched may still reach the next
 // pinned puller before them: order across a hand-over is not guaranteed.
-func (d *dispatcher) giveBack(msg jetstream.Msg, attempted bool) {
-	if !attempted {
-		d.noteHandBack(msg)
-	}
+func (d *dispatcher) giveBack(msg jetstream.Msg) {
 	if d.keys == nil {
 		d.nak(msg, 0)
 		return
@@ -39,34 +34,38 @@ func (d *dispatcher) giveBack(msg jetstream.Msg, attempted bool) {
 	d.pinMu.Unlock()
 }
 
-// seenTimeout bounds one hand-back lookup or record.
+// seenTimeout bounds one failure lookup or record.
 const seenTimeout = 2 * time.Second
 
-// noteHandBack records that msg goes back unattempted; when that fails the
-// next delivery counts one attempt more.
-func (d *dispatcher) noteHandBack(msg jetstream.Msg) {
+// noteFailure records that it's attempt failed and counts, so that its
+// next delivery, here or in another sidecar, makes the next attempt. When
+// that fails, the next delivery makes this attempt again.
+func (d *dispatcher) noteFailure(it *item) {
 	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
 	defer cancel()
-	if err := d.seen.NoteHandBack(ctx, d.sub.Name, streamSeq(msg)); err != nil {
-		d.log.Warn("could not record an event handed back; its next delivery counts one attempt more", "error", err)
+	if err := d.seen.NoteFailure(ctx, d.sub.Name, it.seq, it.attempt); err != nil {
+		d.log.Warn("could not record a failed attempt; the next delivery makes it again", "id", it.ev.ID(), "error", err)
 	}
 }
 
-// attempts is the attempt a delivery of an event makes: the broker's
-// count of its deliveries, less those handed back unattempted.
+// attempts is the attempt a delivery of an event makes: one more than its
+// failed attempts recorded. Deliveries the broker made that reached no
+// attempt (events handed back, held while the app was down, or lost with
+// a pull request) count for nothing. The first delivery needs no lookup;
+// when the lookup fails, every delivery counts as an attempt.
 func (d *dispatcher) attempts(meta *jetstream.MsgMetadata) int {
 	n := int(meta.NumDelivered)
 	if n <= 1 {
-		return max(n, 1)
+		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
 	defer cancel()
-	back, err := d.seen.HandedBack(ctx, d.sub.Name, meta.Sequence.Stream)
+	failed, err := d.seen.Failures(ctx, d.sub.Name, meta.Sequence.Stream)
 	if err != nil {
-		d.log.Warn("hand-back lookup failed; counting every delivery as an attempt", "error", err)
+		d.log.Warn("failure lookup failed; counting every delivery as an attempt", "error", err)
 		return n
 	}
-	return max(n-back, 1)
+	return min(failed+1, n)
 }
 
 // streamSeq is msg's stream sequence, 0 when unknown.
@@ -120,6 +119,7 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 		d.remember(ctx, it)
 	case Retry:
 		d.noteRetry(ctx, it, o)
+		d.noteFailure(it)
 		d.nak(it.msg, o.Delay)
 	case Dead:
 		d.m.deliveries.WithLabelValues(d.sub.Name, o.Kind.String()).Inc()
@@ -128,10 +128,8 @@ func (d *dispatcher) settle(ctx context.Context, it *item, o Outcome) {
 }
 
 // retryLater hands back an event whose attempt did not count (the app is
-// down), recorded as unattempted, to come again when the next probe may
-// start.
+// down), to come again when the next probe may start.
 func (d *dispatcher) retryLater(it *item) {
-	d.noteHandBack(it.msg)
 	d.nak(it.msg, d.circuit.untilProbe())
 }
 
