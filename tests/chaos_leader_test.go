@@ -30,21 +30,7 @@ type clusterView struct {
 // stream.
 func watchCluster(t *testing.T, url string) *clusterView {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, "EVENTS")
-	if err != nil {
-		t.Fatalf("stream EVENTS: %v", err)
-	}
+	s, nc := openStream(t, url, nats.MaxReconnects(-1))
 	return &clusterView{t: t, nc: nc, s: s}
 }
 

@@ -17,10 +17,18 @@ import (
 	"github.com/eventsidecar/eventsidecar/headers"
 )
 
-// stream opens the EVENTS stream through a plain nats.go client.
-func stream(t *testing.T, url string) jetstream.Stream {
+// stream opens the EVENTS stream through a plain nats.go client
+// connected with opts.
+func stream(t *testing.T, url string, opts ...nats.Option) jetstream.Stream {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	s, _ := openStream(t, url, opts...)
+	return s
+}
+
+// openStream is stream, with the client's connection.
+func openStream(t *testing.T, url string, opts ...nats.Option) (jetstream.Stream, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
@@ -35,7 +43,7 @@ func stream(t *testing.T, url string) jetstream.Stream {
 	if err != nil {
 		t.Fatalf("stream EVENTS: %v", err)
 	}
-	return s
+	return s, nc
 }
 
 func msgCount(t *testing.T, s jetstream.Stream) uint64 {
