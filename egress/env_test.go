@@ -53,10 +53,12 @@ func envOn(t *testing.T, cfg config.Broker) *env {
 	return &env{t: t, cfg: cfg, b: b, seen: seen}
 }
 
-// running is a Manager delivering until stop is called.
+// running is a Manager delivering until stop is called (or cancel, which
+// starts the stop without waiting for it).
 type running struct {
 	*Manager
-	stop func() error
+	stop   func() error
+	cancel context.CancelFunc
 }
 
 // start runs a Manager for subs; it is stopped (gracefully) at cleanup
@@ -77,7 +79,7 @@ func (e *env) start(subs ...config.Subscription) *running {
 		return runErr
 	}
 	e.t.Cleanup(func() { _ = stop() })
-	return &running{Manager: m, stop: stop}
+	return &running{Manager: m, stop: stop, cancel: cancel}
 }
 
 func (e *env) publish(topic string, evs ...*event.Event) {
