@@ -160,15 +160,7 @@ func TestAttemptTimeout(t *testing.T) {
 // userinfo and a query that must not show in reasons.
 func deadEndpoint(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return "http://user:hunter2@" + addr + "/events?token=abc"
+	return "http://user:hunter2@" + freeAddr(t) + "/events?token=abc"
 }
 
 func TestAttemptConnectionRefused(t *testing.T) {
