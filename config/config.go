@@ -31,6 +31,11 @@ type Config struct {
 type HTTP struct {
 	// Listen is the address of the HTTP API. Default "127.0.0.1:3600".
 	Listen string `yaml:"listen"`
+	// HealthListen, when set (e.g. "0.0.0.0:3609"), serves /healthz and
+	// /readyz, and nothing else, on a second address, so that a kubelet's
+	// probes reach them on the pod IP while the API stays on loopback.
+	// Default "" (off).
+	HealthListen string `yaml:"health_listen"`
 	// APIToken, when set, is required as "Authorization: Bearer <token>" on
 	// every /v1 request. Default "" (no token).
 	APIToken string `yaml:"api_token"`

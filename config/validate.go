@@ -127,6 +127,12 @@ func (v *validator) oneOf(key, value string, allowed ...string) {
 
 func (v *validator) http(h HTTP, b Broker) {
 	v.check("http.listen", hostPort(h.Listen))
+	if h.HealthListen != "" {
+		v.check("http.health_listen", hostPort(h.HealthListen))
+		if h.HealthListen == h.Listen && !strings.HasSuffix(h.Listen, ":0") {
+			v.addf("http.health_listen", "must differ from http.listen")
+		}
+	}
 	v.positive("http.max_event_bytes", h.MaxEventBytes)
 	v.positive("http.max_batch_events", int64(h.MaxBatchEvents))
 	v.positive("http.max_batch_bytes", h.MaxBatchBytes)

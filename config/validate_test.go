@@ -70,6 +70,8 @@ func TestValidateRejects(t *testing.T) {
 		{"http.listen", func(c *Config) { c.HTTP.Listen = "localhost" }, "http.listen: must be host:port"},
 		{"http.listen port", func(c *Config) { c.HTTP.Listen = "127.0.0.1:70000" }, "http.listen: port must be a number"},
 		{"grpc.listen", func(c *Config) { c.GRPC.Listen = "3601" }, "grpc.listen: must be host:port"},
+		{"http.health_listen", func(c *Config) { c.HTTP.HealthListen = "3609" }, "http.health_listen: must be host:port"},
+		{"http.health_listen same as http", func(c *Config) { c.HTTP.HealthListen = c.HTTP.Listen }, "http.health_listen: must differ from http.listen"},
 		{"grpc.listen same as http", func(c *Config) { c.GRPC.Listen = c.HTTP.Listen }, "grpc.listen: must differ from http.listen"},
 		{"max_event_bytes", func(c *Config) { c.HTTP.MaxEventBytes = 0 }, "http.max_event_bytes: must be > 0"},
 		{"max_batch_events", func(c *Config) { c.HTTP.MaxBatchEvents = -1 }, "http.max_batch_events: must be > 0"},

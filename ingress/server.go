@@ -119,9 +119,30 @@ func (s *Server) Stopping() { s.stopping.Store(true) }
 // 1 MiB net/http answers a plain-text 431 itself); a body that has not
 // arrived within http.read_timeout answers 408.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.handler)
+}
+
+// ServeHealth serves only /healthz and /readyz on ln (http.health_listen)
+// until ctx ends, so that probes from outside the pod reach them while the
+// API stays on loopback.
+func (s *Server) ServeHealth(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.healthRoutes())
+}
+
+func (s *Server) healthRoutes() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, errorf(CodeNotFound, "only /healthz and /readyz are served here"))
+	})
+	return r
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	hc := s.cfg.HTTP
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           h,
 		ReadHeaderTimeout: min(10*time.Second, hc.ReadTimeout),
 		ReadTimeout:       hc.ReadTimeout,
 		WriteTimeout:      hc.WriteTimeout,

@@ -58,6 +58,7 @@ type sidecar struct {
 	cmd      *exec.Cmd
 	addr     string // HTTP API host:port
 	grpcAddr string // gRPC API host:port, when it listens
+	health   string // the health endpoints' host:port, when they listen apart
 	natsURL  string // the embedded broker's client URL, when it listens
 	exited   chan struct{}
 
@@ -67,10 +68,11 @@ type sidecar struct {
 }
 
 // startSidecar writes cfg (YAML) to a file and runs `eventsidecar run
-// --config` on it, waiting until it is ready (GET /readyz answers 200).
-func startSidecar(t *testing.T, cfg string) *sidecar {
+// --config` on it with the extra flags, waiting until it is ready (GET
+// /readyz answers 200).
+func startSidecar(t *testing.T, cfg string, flags ...string) *sidecar {
 	t.Helper()
-	s := launchSidecar(t, cfg)
+	s := launchSidecar(t, cfg, flags...)
 	s.waitReady()
 	return s
 }
@@ -85,15 +87,15 @@ func (s *sidecar) waitReady() {
 }
 
 // launchSidecar writes cfg (YAML) to a file and runs `eventsidecar run
-// --config` on it, waiting until the HTTP API listens (it need not be
-// ready).
-func launchSidecar(t *testing.T, cfg string) *sidecar {
+// --config` on it with the extra flags, waiting until the HTTP API listens
+// (it need not be ready).
+func launchSidecar(t *testing.T, cfg string, flags ...string) *sidecar {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &sidecar{t: t, cmd: exec.Command(binary, "run", "--config", path), exited: make(chan struct{})}
+	s := &sidecar{t: t, cmd: exec.Command(binary, append([]string{"run", "--config", path}, flags...)...), exited: make(chan struct{})}
 	s.cmd.Stdout = &lockedWriter{mu: &s.mu, w: &s.stdout}
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -132,6 +134,8 @@ func (s *sidecar) readLog(r io.Reader, listening chan<- struct{}) {
 			s.natsURL = rec.URL
 		case "grpc listening":
 			s.grpcAddr = rec.Addr
+		case "health listening":
+			s.health = rec.Addr
 		case "http listening":
 			s.addr = rec.Addr
 			close(listening)

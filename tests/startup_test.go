@@ -122,3 +122,57 @@ func TestStartWithoutTheBroker(t *testing.T) {
 		t.Errorf("stream after connecting: sequence %d, want one event at 1", r.Sequence)
 	}
 }
+
+// TestHealthListenAndFlags runs the sidecar as the Kubernetes injector
+// does: --health-listen serves /healthz and /readyz, and nothing else, on a
+// second address, and --log-level overrides the file's log.level (the file
+// says error, so the info lines the test waits for appear only through the
+// flag).
+func TestHealthListenAndFlags(t *testing.T) {
+	cfg := fmt.Sprintf(`app_id: e2e
+http:
+  listen: 127.0.0.1:0
+grpc:
+  listen: ""
+broker:
+  embedded:
+    store_dir: %s
+log:
+  level: error
+`, t.TempDir())
+	s := startSidecar(t, cfg, "--health-listen", "127.0.0.1:0", "--log-level", "info")
+	if s.health == "" || s.health == s.addr {
+		t.Fatalf("health address %q, API address %q: want a second listener", s.health, s.addr)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 404, "/v1/publish/orders": 404, "/v1/subscriptions": 404} {
+		resp, err := http.Get("http://" + s.health + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s on the health address: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	if code, _ := s.get("/v1/subscriptions"); code != 200 {
+		t.Errorf("GET /v1/subscriptions on the API address: %d, want 200", code)
+	}
+}
+
+// TestBadRunFlagRefused: a --log-level outside the set stops the start with
+// a message naming log.level.
+func TestBadRunFlagRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(embeddedConfig(t.TempDir(), "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "run", "--config", path, "--log-level", "loud").CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("the sidecar started with --log-level loud; its output:\n%s", out)
+	}
+	if !strings.Contains(string(out), "log.level") || !strings.Contains(string(out), "loud") {
+		t.Errorf("output %q does not name log.level and the value", out)
+	}
+}

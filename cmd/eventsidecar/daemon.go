@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,12 +29,26 @@ type Main struct {
 	Log    *slog.Logger
 }
 
-// NewMain loads the configuration at path ("" for the defaults) and sets up
-// JSON logging on w at the configured level.
-func NewMain(path string, w io.Writer) (*Main, error) {
+// Overrides are the `run` flags that take precedence over the file; ""
+// leaves the file's value.
+type Overrides struct {
+	LogLevel     string // log.level
+	HealthListen string // http.health_listen
+}
+
+// NewMain loads the configuration at path ("" for the defaults), applies
+// the overrides and sets up JSON logging on w at the configured level.
+func NewMain(path string, o Overrides, w io.Writer) (*Main, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err
+	}
+	if o != (Overrides{}) {
+		cfg.Log.Level = cmp.Or(o.LogLevel, cfg.Log.Level)
+		cfg.HTTP.HealthListen = cmp.Or(o.HealthListen, cfg.HTTP.HealthListen)
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	return &Main{Config: cfg, Log: newLogger(cfg.Log.Level, w)}, nil
 }
@@ -83,33 +98,49 @@ func (m *Main) run(ctx context.Context, lns listeners) error {
 	return errors.Join(m.serve(ctx, b, lns), b.Close())
 }
 
-// listeners are the API's bound listeners; grpc is nil when gRPC is off.
+// listeners are the bound listeners: the HTTP API's, and the gRPC API's and
+// the health endpoints' when configured (else nil).
 type listeners struct {
-	http, grpc net.Listener
+	http, grpc, health net.Listener
 }
 
 // close closes the listeners; those a server already closed stay closed.
 func (l listeners) close() {
-	l.http.Close()
-	if l.grpc != nil {
-		l.grpc.Close()
+	for _, ln := range []net.Listener{l.http, l.grpc, l.health} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 }
 
-// listen binds the HTTP listener and, when configured, the gRPC one.
+// listen binds the HTTP listener and, when configured, the gRPC and health
+// ones.
 func (m *Main) listen() (listeners, error) {
 	var l listeners
 	var err error
 	if l.http, err = net.Listen("tcp", m.Config.HTTP.Listen); err != nil {
 		return l, fmt.Errorf("listen http %s: %w", m.Config.HTTP.Listen, err)
 	}
-	if addr := m.Config.GRPC.Listen; addr != "" {
-		if l.grpc, err = net.Listen("tcp", addr); err != nil {
-			l.http.Close()
-			return l, fmt.Errorf("listen grpc %s: %w", addr, err)
-		}
+	if l.grpc, err = listenOptional("grpc", m.Config.GRPC.Listen); err == nil {
+		l.health, err = listenOptional("health", m.Config.HTTP.HealthListen)
+	}
+	if err != nil {
+		l.close()
+		return listeners{}, err
 	}
 	return l, nil
+}
+
+// listenOptional binds addr, or returns a nil listener when addr is "".
+func listenOptional(what, addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s %s: %w", what, addr, err)
+	}
+	return ln, nil
 }
 
 func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error {
@@ -135,11 +166,17 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 	if lns.grpc != nil {
 		m.Log.Info("grpc listening", "addr", lns.grpc.Addr().String())
 	}
+	if lns.health != nil {
+		m.Log.Info("health listening", "addr", lns.health.Addr().String())
+	}
 	m.Log.Info("http listening", "addr", lns.http.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Serve(gctx, lns.http) })
 	if lns.grpc != nil {
 		g.Go(func() error { return api.ServeGRPC(gctx, lns.grpc) })
+	}
+	if lns.health != nil {
+		g.Go(func() error { return api.ServeHealth(gctx, lns.health) })
 	}
 	g.Go(func() error { return subs.Run(gctx) })
 	return g.Wait()

@@ -27,7 +27,8 @@ var (
 const usage = `eventsidecar: durable CloudEvents over HTTP on localhost, stored in NATS JetStream.
 
 Usage:
-  eventsidecar [run] [--config FILE]       run the sidecar (the default command)
+  eventsidecar [run] [--config FILE] [--log-level L] [--health-listen ADDR]
+                                           run the sidecar (the default command)
   eventsidecar publish --topic T [--type X --source S] [DATA | -]
                                            publish one event through a running sidecar
   eventsidecar listen [--addr 127.0.0.1:8080] [--secret whsec_...] [--status CODE] [--json]
@@ -83,10 +84,13 @@ func runDaemon(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file (default: built-in defaults, embedded broker)")
+	var o Overrides
+	fs.StringVar(&o.LogLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	fs.StringVar(&o.HealthListen, "health-listen", "", "serve /healthz and /readyz also on this address, e.g. 0.0.0.0:3609 (overrides http.health_listen)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	m, err := NewMain(*configPath, stderr)
+	m, err := NewMain(*configPath, o, stderr)
 	if err != nil {
 		return err
 	}
