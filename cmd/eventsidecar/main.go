@@ -35,6 +35,8 @@ Usage:
                                            a debug webhook receiver: prints each delivery
   eventsidecar dlq list|replay|purge --subscription NAME [--limit N] [--id ID]...
                                            list, replay or purge dead letters through a running sidecar
+  eventsidecar inject [--listen :8443] [--tls-cert-file F --tls-key-file F] [--sidecar-image IMG]
+                                           the Kubernetes admission webhook that injects the sidecar
   eventsidecar version                     print version, commit and Go version
 `
 
@@ -57,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runListen(args, stdout, stderr)
 	case "dlq":
 		err = runDLQ(args, stdout, stderr)
+	case "inject":
+		err = runInject(args, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "eventsidecar %s (commit %s, %s)\n", version, commit, runtime.Version())
 	case "help", "-h", "--help":
