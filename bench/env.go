@@ -94,10 +94,10 @@ func (s *sidecar) Close() error {
 	return errors.Join(<-s.done, s.node.Close())
 }
 
-// listenIngress is the sidecar's ingress over n, with the subscriptions of
-// subs (nil for none), and a 127.0.0.1 TCP listener to serve it on.
-func listenIngress(n *node, subs ingress.Subscriptions, log *slog.Logger) (*ingress.Server, net.Listener, error) {
-	srv, err := ingress.New(n.cfg, n.broker, subs, n.broker.Ready, prometheus.NewRegistry(), log)
+// listenIngress is the sidecar's ingress over n, with the Subscribe stream of
+// sub (nil for none), and a 127.0.0.1 TCP listener to serve it on.
+func listenIngress(n *node, sub ingress.Subscriber, log *slog.Logger) (*ingress.Server, net.Listener, error) {
+	srv, err := ingress.New(n.cfg, n.broker, nil, sub, n.broker.Ready, prometheus.NewRegistry(), log)
 	if err != nil {
 		return nil, nil, err
 	}

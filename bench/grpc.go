@@ -26,11 +26,11 @@ type grpcSidecar struct {
 	done   chan error
 }
 
-// startGRPC serves the gRPC API over n, with the subscriptions of subs
+// startGRPC serves the gRPC API over n, with the Subscribe stream of sub
 // (nil for none: Subscribe then fails), until Close; ctx only carries
 // values.
-func startGRPC(ctx context.Context, n *node, subs ingress.Subscriptions, log *slog.Logger) (*grpcSidecar, error) {
-	srv, ln, err := listenIngress(n, subs, log)
+func startGRPC(ctx context.Context, n *node, sub ingress.Subscriber, log *slog.Logger) (*grpcSidecar, error) {
+	srv, ln, err := listenIngress(n, sub, log)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"testing"
 
+	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkGRPCStreamDelivery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := benchGRPCServer(b, n, d.m, o)
+	g := benchGRPCServer(b, n, egress.NewSubscriber(d.m), o)
 	f := &feeder{b: n.broker}
 	if err := f.store(b.Context(), b.N); err != nil {
 		b.Fatal(err)
@@ -56,10 +57,10 @@ func benchGRPC(b *testing.B, o Options, concurrency, perCall int, call grpcCall)
 }
 
 // benchGRPCServer serves the sidecar's gRPC API over n (subscriptions
-// from subs, nil for publishing only) until the benchmark ends.
-func benchGRPCServer(b *testing.B, n *node, subs ingress.Subscriptions, o Options) *grpcSidecar {
+// from sub, nil for publishing only) until the benchmark ends.
+func benchGRPCServer(b *testing.B, n *node, sub ingress.Subscriber, o Options) *grpcSidecar {
 	b.Helper()
-	g, err := startGRPC(b.Context(), n, subs, o.log())
+	g, err := startGRPC(b.Context(), n, sub, o.log())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/egress"
 )
 
 // measureStreamDelivery measures the deliveries of a backlog over a gRPC
@@ -32,7 +33,7 @@ func measureStreamDelivery(ctx context.Context, o Options, s scenario) (res Resu
 	if err != nil {
 		return res, err
 	}
-	g, err := startGRPC(ctx, n, d.m, o.log())
+	g, err := startGRPC(ctx, n, egress.NewSubscriber(d.m), o.log())
 	if err != nil {
 		return res, err
 	}

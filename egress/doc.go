@@ -2,5 +2,9 @@
 // JetStream pull consumer per subscription, webhook attempts whose answers
 // decide (delivered, retry after a delay, dead-letter), retries as the
 // broker's redeliveries, dead letters that can be listed and replayed,
-// duplicate suppression, and optional per-key ordering.
+// duplicate suppression, and optional per-key ordering. It also serves
+// what the app and operators ask of delivery: the admin API of
+// subscriptions and dead letters (Admin) and the gRPC Subscribe stream
+// (Subscriber), which the API server mounts; errors answer through
+// package problem.
 package egress

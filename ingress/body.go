@@ -4,20 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"time"
+
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 // firstBodyBuffer bounds the first buffer of a body, before any of it has
 // been read; it then doubles as the body fills it.
 const firstBodyBuffer = 4 << 10
-
-// timeoutAnswerGrace is how long the answer to a request whose body did not
-// arrive within http.read_timeout may take to write: the write deadline
-// (http.write_timeout from the end of the headers) is about to pass too.
-const timeoutAnswerGrace = 5 * time.Second
 
 // hold is the room one request holds in the in-flight byte budget that HTTP
 // and gRPC requests share (http.max_in_flight_bytes). It is not safe for
@@ -30,7 +24,7 @@ type hold struct {
 // take holds n more bytes; without room it answers 429 (ResourceExhausted).
 func (h *hold) take(n int64) error {
 	if !h.s.bodies.TryAcquire(n) {
-		return &Error{Code: CodeOverloaded, RetryAfter: retryAfter,
+		return &problem.Error{Code: problem.CodeOverloaded, RetryAfter: problem.DefaultRetryAfter,
 			Detail: fmt.Sprintf("more than http.max_in_flight_bytes (%d) of requests in progress", h.s.cfg.HTTP.MaxInFlightBytes)}
 	}
 	h.n += n
@@ -51,7 +45,7 @@ func (h *hold) release() {
 // held before it is allocated, so the budget holds what the body has
 // brought, not what it might: a body that stalls holds at most twice what
 // it sent, or firstBodyBuffer. A full buffer grows only once another byte
-// has arrived. The error is r's, a *Error (429) or an *http.MaxBytesError
+// has arrived. The error is r's, a *problem.Error (429) or an *http.MaxBytesError
 // once more than limit bytes came.
 func (h *hold) readAll(r io.Reader, limit, size int64) ([]byte, error) {
 	ceiling := limit
@@ -110,34 +104,4 @@ func probe(r io.Reader) (byte, error) {
 			return 0, err
 		}
 	}
-}
-
-// bodyError turns an error reading a request body of at most limit bytes
-// into its answer: 413 beyond the limit, 429 without budget, 408 when the
-// body did not arrive within http.read_timeout (with time to write that
-// answer), else 400. The answer closes the connection: net/http would
-// otherwise read what is left of the body first, and a body that stalls
-// would hold the answer until http.read_timeout.
-func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) error {
-	w.Header().Set("Connection", "close")
-	var tooLarge *http.MaxBytesError
-	var apiErr *Error
-	switch {
-	case errors.As(err, &tooLarge):
-		return errorf(CodeTooLarge, fmt.Sprintf("body: more than the limit of %d bytes", limit))
-	case errors.As(err, &apiErr):
-		return apiErr
-	case isTimeout(err):
-		if derr := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeoutAnswerGrace)); derr != nil {
-			s.log.Debug("ingress: extend the write deadline for a 408", "error", derr)
-		}
-		return errorf(CodeTimeout, fmt.Sprintf("body: not received within http.read_timeout (%s)", s.cfg.HTTP.ReadTimeout))
-	}
-	return errorf(CodeInvalid, "body: "+err.Error())
-}
-
-// isTimeout reports whether err is a read deadline passing.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
@@ -20,18 +18,18 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/protoadapt"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 // ServeGRPC serves the gRPC API (EventSidecar, grpc.health.v1.Health,
 // reflection) on ln until ctx ends; a malformed request answers
 // InvalidArgument (see frameCodec). It then stops gracefully: health answers
-// NOT_SERVING, Subscribe streams end at once (UNAVAILABLE) with their
-// unanswered deliveries handed back, no new RPCs are accepted, and RPCs in
+// NOT_SERVING, Subscribe streams are told to end at once (their context
+// ends with an Unavailable problem as its cause; the Subscriber hands their
+// unanswered deliveries back), no new RPCs are accepted, and RPCs in
 // progress finish within http.shutdown_timeout, after which they are
 // cancelled. It is safe to call alongside Serve.
 func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
@@ -45,7 +43,7 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 		grpc.ChainUnaryInterceptor(s.authUnary),
 		grpc.ChainStreamInterceptor(s.authStream),
 	)
-	srv.RegisterService(s.eventSidecarDesc(), &grpcAPI{s: s, streams: streams})
+	srv.RegisterService(s.eventSidecarDesc(), &grpcAPI{s: s, sub: s.sub, streams: streams})
 	grpc_health_v1.RegisterHealthServer(srv, health)
 	reflection.Register(srv)
 	errc := make(chan error, 1)
@@ -79,10 +77,37 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 // grpcAPI is the EventSidecar service over a Server.
 type grpcAPI struct {
 	eventsidecarv1.UnimplementedEventSidecarServer
-	s *Server
+	s   *Server
+	sub Subscriber
 	// streams ends when the server stops: Subscribe streams end with it.
 	streams context.Context
 }
+
+type subscribeStream = grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]
+
+// Subscribe hands the stream to the Subscriber, with a context that also
+// ends when the server stops, its cause an Unavailable problem.
+func (g *grpcAPI) Subscribe(stream subscribeStream) error {
+	if g.sub == nil {
+		return g.UnimplementedEventSidecarServer.Subscribe(stream)
+	}
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	defer context.AfterFunc(g.streams, func() {
+		cancel(problem.New(problem.CodeUnavailable, "the sidecar is shutting down"))
+	})()
+	return g.sub.Subscribe(stoppingStream{subscribeStream: stream, ctx: ctx})
+}
+
+// stoppingStream is a Subscribe stream whose context ends when the server
+// stops.
+type stoppingStream struct {
+	subscribeStream
+	ctx context.Context
+}
+
+// Context is the stream's context, ended also when the server stops.
+func (s stoppingStream) Context() context.Context { return s.ctx }
 
 // Publish stores one event through the shared publish path.
 func (g *grpcAPI) Publish(ctx context.Context, req *eventsidecarv1.PublishRequest) (*eventsidecarv1.PublishResponse, error) {
@@ -90,12 +115,12 @@ func (g *grpcAPI) Publish(ctx context.Context, req *eventsidecarv1.PublishReques
 	if req.GetIdempotencyKey() != "" {
 		key, err := dedup.ParseKey(req.GetIdempotencyKey())
 		if err != nil {
-			return nil, g.s.grpcReject(errorf(CodeInvalid, "idempotency_key: "+err.Error()))
+			return nil, g.s.grpcReject(problem.New(problem.CodeInvalid, "idempotency_key: "+err.Error()))
 		}
 		in.Key = key
 	}
 	if req.GetEvent() == nil {
-		return nil, g.s.grpcReject(errorf(CodeInvalid, "event: required"))
+		return nil, g.s.grpcReject(problem.New(problem.CodeInvalid, "event: required"))
 	}
 	results, err := g.s.storeGRPC(ctx, in, []*pb.CloudEvent{req.GetEvent()}, proto.Size(req))
 	if err != nil {
@@ -133,7 +158,7 @@ func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEven
 	}
 	results, err := s.Store(ctx, in)
 	if err != nil {
-		return nil, grpcStatus(err)
+		return nil, s.grpcReject(err)
 	}
 	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
 	return results, nil
@@ -144,23 +169,23 @@ func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEven
 // the entries.
 func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
 	if mode == ModeBatch && len(pbs) == 0 {
-		return nil, errorf(CodeInvalid, "events: the batch is empty")
+		return nil, problem.New(problem.CodeInvalid, "events: the batch is empty")
 	}
 	if mode == ModeBatch && len(pbs) > s.cfg.HTTP.MaxBatchEvents {
-		return nil, errorf(CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
 	}
 	events := make([]event.Event, len(pbs))
-	var items []ItemError
+	var items []problem.ItemError
 	tooLarge := false
 	for i, p := range pbs {
 		if n := int64(proto.Size(p)); n > s.cfg.HTTP.MaxEventBytes {
-			items = append(items, ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.cfg.HTTP.MaxEventBytes)})
+			items = append(items, problem.ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.cfg.HTTP.MaxEventBytes)})
 			tooLarge = true
 			continue
 		}
 		ev, err := DecodeProto(p)
 		if err != nil {
-			items = append(items, ItemError{Index: i, Detail: err.Error()})
+			items = append(items, problem.ItemError{Index: i, Detail: err.Error()})
 			continue
 		}
 		events[i] = ev
@@ -168,69 +193,23 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 	if len(items) == 0 {
 		return events, nil
 	}
-	code := CodeInvalid
+	code := problem.CodeInvalid
 	if tooLarge && len(items) == 1 {
-		code = CodeTooLarge
+		code = problem.CodeTooLarge
 	}
 	if mode != ModeBatch && tooLarge {
-		return nil, errorf(code, "event: "+items[0].Detail)
+		return nil, problem.New(code, "event: "+items[0].Detail)
 	}
 	if mode != ModeBatch {
-		return nil, errorf(code, items[0].Detail)
+		return nil, problem.New(code, items[0].Detail)
 	}
-	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(pbs)), Items: items}
+	return nil, &problem.Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(pbs)), Items: items}
 }
 
 // grpcReject counts err in the rejection metrics and returns its status.
 func (s *Server) grpcReject(err error) error {
 	s.count(err)
-	return grpcStatus(err)
-}
-
-// grpcStatus turns an *Error into a gRPC status with details: a BadRequest
-// naming the fields of a 400 or 413, a RetryInfo for a 429 or 503.
-func grpcStatus(err error) error {
-	var e *Error
-	if !errors.As(err, &e) {
-		return status.Error(codes.Internal, "internal error")
-	}
-	st := status.New(e.Code.GRPC(), e.Detail)
-	var details []protoadapt.MessageV1
-	if br := badRequest(e); br != nil {
-		details = append(details, br)
-	}
-	if e.RetryAfter > 0 {
-		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
-	}
-	if len(details) == 0 {
-		return st.Err()
-	}
-	if withDetails, derr := st.WithDetails(details...); derr == nil {
-		st = withDetails
-	}
-	return st.Err()
-}
-
-// badRequest names the fields a 400 or 413 is about: a batch's entries as
-// "events[i]", else the field its detail starts with ("source: required").
-func badRequest(e *Error) *errdetails.BadRequest {
-	if e.Code != CodeInvalid && e.Code != CodeTooLarge {
-		return nil
-	}
-	br := &errdetails.BadRequest{}
-	for _, it := range e.Items {
-		br.FieldViolations = append(br.FieldViolations,
-			&errdetails.BadRequest_FieldViolation{Field: fmt.Sprintf("events[%d]", it.Index), Description: it.Detail})
-	}
-	if len(e.Items) == 0 {
-		field, reason, ok := strings.Cut(e.Detail, ": ")
-		if !ok {
-			return nil
-		}
-		field, _, _ = strings.Cut(field, " ")
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: field, Description: reason})
-	}
-	return br
+	return problem.GRPCStatus(err)
 }
 
 // authUnary requires the API token on EventSidecar's unary RPCs.
@@ -260,7 +239,7 @@ func (s *Server) authGRPC(ctx context.Context, method string) error {
 	if s.bearerOK(md.Get("authorization")) {
 		return nil
 	}
-	return s.grpcReject(errorf(CodeUnauthorized, "authorization: Bearer token missing or wrong"))
+	return s.grpcReject(problem.New(problem.CodeUnauthorized, "authorization: Bearer token missing or wrong"))
 }
 
 // grpcHealth is grpc.health.v1.Health answering from the readiness check on

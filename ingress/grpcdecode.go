@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 // grpc-go answers Internal for every error of a codec's Unmarshal (and
@@ -78,7 +79,7 @@ func (s *Server) decodingUnary(h grpc.MethodHandler) grpc.MethodHandler {
 	return func(srv any, ctx context.Context, dec func(any) error, in grpc.UnaryServerInterceptor) (any, error) {
 		return h(srv, ctx, func(m any) error {
 			err := decodeRequest(dec, m)
-			var e *Error
+			var e *problem.Error
 			if errors.As(err, &e) {
 				return s.grpcReject(e)
 			}
@@ -103,15 +104,15 @@ type framedStream struct {
 // InvalidArgument status.
 func (fs *framedStream) RecvMsg(m any) error {
 	err := decodeRequest(fs.ServerStream.RecvMsg, m)
-	var e *Error
+	var e *problem.Error
 	if errors.As(err, &e) {
-		return grpcStatus(e)
+		return problem.GRPCStatus(e)
 	}
 	return err
 }
 
 // decodeRequest receives a message as a frame with recv and decodes it
-// into m. It returns recv's error as it is, and an *Error (400,
+// into m. It returns recv's error as it is, and an *problem.Error (400,
 // InvalidArgument) for a message that is not valid protobuf of m's type.
 func decodeRequest(recv func(any) error, m any) error {
 	var f frame
@@ -124,7 +125,7 @@ func decodeRequest(recv func(any) error, m any) error {
 		return fmt.Errorf("ingress: decode gRPC request: %T is not a protobuf message", m)
 	}
 	if err := proto.Unmarshal(f.buf.ReadOnlyData(), msg); err != nil {
-		return errorf(CodeInvalid, fmt.Sprintf("request: not a valid %s message: %v", msg.ProtoReflect().Descriptor().FullName(), err))
+		return problem.New(problem.CodeInvalid, fmt.Sprintf("request: not a valid %s message: %v", msg.ProtoReflect().Descriptor().FullName(), err))
 	}
 	return nil
 }

@@ -133,8 +133,8 @@ func field2(s []byte) []byte {
 }
 
 func TestGRPCMalformedRequests(t *testing.T) {
-	h := newHarness(t, nil)
-	conn := h.serveGRPC()
+	h := newStreamHarness(t, nil)
+	conn := h.conn
 	valid, err := proto.Marshal(&eventsidecarv1.PublishRequest{Topic: "orders.created", Event: pbEvent("raw-ok")})
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,8 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
-
-// retryAfter is what 429 and 503 answers ask the client to wait.
-const retryAfter = time.Second
 
 // Result is the answer for one event of a publish request.
 type Result struct {
@@ -59,10 +57,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
 	if in.Mode == ModeBatch {
-		writeJSON(w, http.StatusOK, map[string][]Result{"results": results})
+		problem.WriteJSON(w, http.StatusOK, map[string][]Result{"results": results})
 		return
 	}
-	writeJSON(w, http.StatusOK, results[0])
+	problem.WriteJSON(w, http.StatusOK, results[0])
 }
 
 // Input is a decoded publish request, in whatever API it came.
@@ -79,11 +77,11 @@ type Input struct {
 // scope checks, defaults, validation, idempotency, the publish span, and
 // the broker's acknowledgement. ctx carries the caller's trace context. It
 // answers one Result per event (a single event's with its Topic), or an
-// *Error; it counts the error in the rejection metrics.
+// *problem.Error for the caller to count and answer (see reject and
+// grpcReject).
 func (s *Server) Store(ctx context.Context, in Input) ([]Result, error) {
 	results, err := s.store(ctx, in)
 	if err != nil {
-		s.count(err)
 		return nil, err
 	}
 	if in.Mode != ModeBatch {
@@ -120,26 +118,16 @@ func (s *Server) takeBodies(n int64) (func(), error) {
 	return h.release, nil
 }
 
-// reject counts err (unless Store already did) and writes it as a problem.
+// reject counts err in the rejection metrics and writes it as a problem.
+// Every rejected HTTP request is answered here, so it is counted once.
 func (s *Server) reject(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) || !e.counted {
-		s.count(err)
-	}
-	writeProblem(w, err)
+	s.count(err)
+	problem.Write(w, err)
 }
 
-// count adds err to the rejection metrics, once.
+// count adds err to the rejection metrics under its code's slug.
 func (s *Server) count(err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		s.metrics.rejected.WithLabelValues(CodeInternal.Slug()).Inc()
-		return
-	}
-	if !e.counted {
-		e.counted = true
-		s.metrics.rejected.WithLabelValues(e.Code.Slug()).Inc()
-	}
+	s.metrics.rejected.WithLabelValues(problem.From(err).Code.Slug()).Inc()
 }
 
 // decode reads and decodes an HTTP publish request's body in its mode,
@@ -148,7 +136,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, hold *hold) (Inp
 	in := Input{Topic: chi.URLParam(r, "topic")}
 	var err error
 	if in.Mode, err = DetectMode(r.Header); err != nil {
-		return in, errorf(CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
+		return in, problem.New(problem.CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
 	}
 	if in.Key, err = idempotencyKey(r.Header, in.Mode); err != nil {
 		return in, err
@@ -167,13 +155,13 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, hold *hold) (Inp
 
 func (s *Server) checkTopic(topic string) error {
 	if err := config.ValidTopic(topic); err != nil {
-		return errorf(CodeInvalid, fmt.Sprintf("topic %q: %v", topic, err))
+		return problem.New(problem.CodeInvalid, fmt.Sprintf("topic %q: %v", topic, err))
 	}
 	if strings.HasPrefix(topic, "_") {
-		return errorf(CodeForbidden, fmt.Sprintf("topic %q: topics starting with _ are reserved for the sidecar", topic))
+		return problem.New(problem.CodeForbidden, fmt.Sprintf("topic %q: topics starting with _ are reserved for the sidecar", topic))
 	}
 	if !allowed(s.cfg.Scopes.Publish, topic) {
-		return errorf(CodeForbidden, fmt.Sprintf("topic %q: not in scopes.publish", topic))
+		return problem.New(problem.CodeForbidden, fmt.Sprintf("topic %q: not in scopes.publish", topic))
 	}
 	return nil
 }
@@ -184,13 +172,13 @@ func idempotencyKey(h http.Header, mode Mode) (string, error) {
 	case len(v) == 0:
 		return "", nil
 	case mode == ModeBatch:
-		return "", errorf(CodeInvalid, "Idempotency-Key: not allowed on a batch; each event's source and id are its key")
+		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: not allowed on a batch; each event's source and id are its key")
 	case len(v) > 1:
-		return "", errorf(CodeInvalid, "Idempotency-Key: given more than once")
+		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: given more than once")
 	}
 	key, err := dedup.ParseKey(v[0])
 	if err != nil {
-		return "", errorf(CodeInvalid, "Idempotency-Key: "+err.Error())
+		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: "+err.Error())
 	}
 	return key, nil
 }
@@ -199,11 +187,11 @@ func idempotencyKey(h http.Header, mode Mode) (string, error) {
 // in hold for what it has read (see hold.readAll).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, hold *hold) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, errorf(CodeTooLarge, fmt.Sprintf("body: %d bytes, more than the limit of %d", r.ContentLength, limit))
+		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("body: %d bytes, more than the limit of %d", r.ContentLength, limit))
 	}
 	body, err := hold.readAll(http.MaxBytesReader(w, r.Body, limit), limit, r.ContentLength)
 	if err != nil {
-		return nil, s.bodyError(w, err, limit)
+		return nil, problem.BodyError(w, err, limit, s.cfg.HTTP.ReadTimeout)
 	}
 	return body, nil
 }
@@ -217,7 +205,7 @@ func (s *Server) decodeEvents(h http.Header, mode Mode, body []byte) ([]event.Ev
 	case ModeBatch:
 		events, err := DecodeBatch(body, s.cfg.HTTP.MaxBatchEvents)
 		if errors.Is(err, ErrTooManyEvents) {
-			return nil, errorf(CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+			return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
 		}
 		return events, invalid(err)
 	case ModeStructured:
@@ -243,10 +231,10 @@ func invalid(err error) error {
 	if errors.As(err, &fe) && fe.Index >= 0 {
 		entry := *fe
 		entry.Index = -1
-		return &Error{Code: CodeInvalid, Detail: fmt.Sprintf("batch: entry %d is invalid; nothing was stored", fe.Index),
-			Items: []ItemError{{Index: fe.Index, Detail: entry.Error()}}}
+		return &problem.Error{Code: problem.CodeInvalid, Detail: fmt.Sprintf("batch: entry %d is invalid; nothing was stored", fe.Index),
+			Items: []problem.ItemError{{Index: fe.Index, Detail: entry.Error()}}}
 	}
-	return errorf(CodeInvalid, err.Error())
+	return problem.New(problem.CodeInvalid, err.Error())
 }
 
 // messages prepares every event; a batch is validated as a whole and all of
@@ -254,7 +242,7 @@ func invalid(err error) error {
 func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([]broker.Message, error) {
 	now := time.Now().UTC()
 	msgs := make([]broker.Message, len(events))
-	var items []ItemError
+	var items []problem.ItemError
 	var tooLarge bool
 	for i := range events {
 		ev := &events[i]
@@ -270,7 +258,7 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([
 			err, tooLarge = fmt.Errorf("event: more than http.max_event_bytes (%d)", s.cfg.HTTP.MaxEventBytes), true
 		}
 		if err != nil {
-			items = append(items, ItemError{Index: i, Detail: err.Error()})
+			items = append(items, problem.ItemError{Index: i, Detail: err.Error()})
 			continue
 		}
 		msgs[i] = broker.Message{Topic: topic, Event: ev, MsgID: dedup.MsgID(topic, key, ev), Fingerprint: fp}
@@ -278,14 +266,14 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([
 	if len(items) == 0 {
 		return msgs, nil
 	}
-	code := CodeInvalid
+	code := problem.CodeInvalid
 	if tooLarge && len(items) == 1 {
-		code = CodeTooLarge
+		code = problem.CodeTooLarge
 	}
 	if mode != ModeBatch {
-		return nil, errorf(code, items[0].Detail)
+		return nil, problem.New(code, items[0].Detail)
 	}
-	return nil, &Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(events)), Items: items}
+	return nil, &problem.Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(events)), Items: items}
 }
 
 func (s *Server) setRawDefaults(ev *event.Event) {
@@ -310,7 +298,7 @@ func eventSize(ev *event.Event) int64 {
 func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, error) {
 	results := make([]Result, len(receipts))
 	var failed error
-	var conflicts []ItemError
+	var conflicts []problem.ItemError
 	stored, dups := 0, 0
 	for i, rc := range receipts {
 		ev := req.msgs[i].Event
@@ -320,7 +308,7 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 			results[i].Error = "not stored: " + rc.Err.Error()
 			failed = cmp.Or(failed, rc.Err)
 		case rc.Duplicate && rc.Fingerprint != "" && rc.Fingerprint != req.msgs[i].Fingerprint:
-			conflicts = append(conflicts, ItemError{Index: i, Detail: fmt.Sprintf("idempotency key of sequence %d reused with a different event", rc.Sequence)})
+			conflicts = append(conflicts, problem.ItemError{Index: i, Detail: fmt.Sprintf("idempotency key of sequence %d reused with a different event", rc.Sequence)})
 		case rc.Duplicate:
 			dups++
 			if rc.ID != "" {
@@ -336,7 +324,7 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 		return nil, unstored(req.mode, failed, results)
 	}
 	if len(conflicts) > 0 {
-		e := &Error{Code: CodeConflict, Detail: conflicts[0].Detail}
+		e := &problem.Error{Code: problem.CodeConflict, Detail: conflicts[0].Detail}
 		if req.mode == ModeBatch {
 			e.Detail = fmt.Sprintf("batch: %d entries reuse an idempotency key with a different event", len(conflicts))
 			e.Items, e.Results = conflicts, results
@@ -347,9 +335,9 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 }
 
 func unstored(mode Mode, cause error, results []Result) error {
-	e := &Error{Code: CodeUnavailable, Detail: "not stored: " + cause.Error(), RetryAfter: retryAfter}
+	e := &problem.Error{Code: problem.CodeUnavailable, Detail: "not stored: " + cause.Error(), RetryAfter: problem.DefaultRetryAfter}
 	if errors.Is(cause, broker.ErrOverloaded) {
-		e.Code = CodeOverloaded
+		e.Code = problem.CodeOverloaded
 	}
 	if errors.Is(cause, context.Canceled) {
 		e.Detail = "not stored: the request was cancelled"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 var binaryEvent = []string{"ce-specversion: 1.0", "ce-id: id-1", "ce-source: /shop", "ce-type: order.created", "Content-Type: application/json"}
@@ -118,12 +119,12 @@ func TestPublishBatch(t *testing.T) {
 
 // problemBody is the RFC 9457 answer.
 type problemBody struct {
-	Type    string      `json:"type"`
-	Title   string      `json:"title"`
-	Status  int         `json:"status"`
-	Detail  string      `json:"detail"`
-	Errors  []ItemError `json:"errors"`
-	Results []Result    `json:"results"`
+	Type    string              `json:"type"`
+	Title   string              `json:"title"`
+	Status  int                 `json:"status"`
+	Detail  string              `json:"detail"`
+	Errors  []problem.ItemError `json:"errors"`
+	Results []Result            `json:"results"`
 }
 
 func wantProblem(t *testing.T, resp *http.Response, status int, detailHas string) problemBody {
@@ -300,7 +301,7 @@ func (g *gate) Publish(ctx context.Context, msgs []broker.Message) []broker.Rece
 func TestShutdownFlipsReadinessAndFinishesInFlight(t *testing.T) {
 	base := newHarness(t, nil)
 	g := &gate{next: base.broker, arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	h := newHarnessOn(t, base.cfg, base.broker, g, nil, slog.New(slog.DiscardHandler))
+	h := newHarnessOn(t, base.cfg, base.broker, g, nil, nil, slog.New(slog.DiscardHandler))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +358,7 @@ func (h *harness) readyStatus() int {
 func TestInFlightBytesBound(t *testing.T) {
 	base := newHarness(t, func(c *config.Config) { c.HTTP.MaxInFlightBytes = 100 })
 	g := &gate{next: base.broker, arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	h := newHarnessOn(t, base.cfg, base.broker, g, nil, slog.New(slog.DiscardHandler))
+	h := newHarnessOn(t, base.cfg, base.broker, g, nil, nil, slog.New(slog.DiscardHandler))
 	body := strings.Repeat("x", 60)
 	held := make(chan int, 1)
 	go func() {

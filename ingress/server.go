@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
+	"google.golang.org/grpc"
 
+	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/egress"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 // Publisher stores events durably and answers for each once the broker has
@@ -29,16 +31,20 @@ type Publisher interface {
 	Publish(ctx context.Context, msgs []broker.Message) []broker.Receipt
 }
 
-// Subscriptions is what the admin API and gRPC Subscribe need from delivery;
-// *egress.Manager satisfies it. It must be safe for concurrent use.
-type Subscriptions interface {
-	// Stats returns every subscription's live state, in configuration order.
-	Stats(ctx context.Context) []egress.Stats
-	// DeadLetters returns the named subscription's dead letters, or an
-	// error wrapping egress.ErrUnknownSubscription.
-	DeadLetters(name string) (*egress.DeadLetters, error)
-	// OpenStream opens a gRPC Subscribe stream's delivery.
-	OpenStream(ctx context.Context, spec egress.StreamSpec) (*egress.Stream, error)
+// Mounter adds its routes to a router: ingress mounts the admin API of
+// subscriptions and dead letters (egress.Admin satisfies it) this way,
+// under /v1 and behind the API token. Its handlers must be safe for
+// concurrent use.
+type Mounter interface {
+	Routes(r chi.Router)
+}
+
+// Subscriber serves the gRPC Subscribe stream (egress.Subscriber satisfies
+// it): the stream's context ends, with a *problem.Error of
+// problem.CodeUnavailable as its cause, when the gRPC server stops. It must
+// be safe for concurrent use.
+type Subscriber interface {
+	Subscribe(stream grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]) error
 }
 
 // ReadyFunc reports nil when the sidecar can serve, or why it cannot.
@@ -61,7 +67,8 @@ const hardHeaderBytes = 1 << 20
 type Server struct {
 	cfg      config.Config
 	pub      Publisher
-	subs     Subscriptions
+	admin    Mounter
+	sub      Subscriber
 	ready    ReadyFunc
 	metrics  *metrics
 	gatherer prometheus.Gatherer
@@ -72,15 +79,17 @@ type Server struct {
 	bodies *semaphore.Weighted
 }
 
-// New returns the HTTP API over pub (publishing) and subs (the admin API of
-// subscriptions and dead letters). Its metrics are registered on reg and
-// /metrics serves everything reg gathers.
-func New(cfg config.Config, pub Publisher, subs Subscriptions, ready ReadyFunc, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
+// New returns the HTTP and gRPC API over pub (publishing), admin (routes
+// mounted under /v1; nil for none) and sub (gRPC Subscribe; nil answers
+// Unimplemented). Its metrics are registered on reg and /metrics serves
+// everything reg gathers.
+func New(cfg config.Config, pub Publisher, admin Mounter, sub Subscriber, ready ReadyFunc,
+	reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pub: pub, subs: subs, ready: ready, metrics: m, gatherer: reg, log: log,
+	s := &Server{cfg: cfg, pub: pub, admin: admin, sub: sub, ready: ready, metrics: m, gatherer: reg, log: log,
 		bodies: semaphore.NewWeighted(cfg.HTTP.MaxInFlightBytes)}
 	s.handler = s.routes()
 	return s, nil
@@ -95,13 +104,15 @@ func (s *Server) routes() http.Handler {
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/publish/{topic}", s.publish)
-		s.adminRoutes(r)
+		if s.admin != nil {
+			s.admin.Routes(r)
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, errorf(CodeNotFound, "no such endpoint"))
+		problem.Write(w, problem.New(problem.CodeNotFound, "no such endpoint"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, errorf(CodeMethodNotAllowed, r.Method+" is not allowed here"))
+		problem.Write(w, problem.New(problem.CodeMethodNotAllowed, r.Method+" is not allowed here"))
 	})
 	return r
 }
@@ -134,7 +145,7 @@ func (s *Server) healthRoutes() http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, errorf(CodeNotFound, "only /healthz and /readyz are served here"))
+		problem.Write(w, problem.New(problem.CodeNotFound, "only /healthz and /readyz are served here"))
 	})
 	return r
 }
@@ -171,21 +182,21 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) err
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.stopping.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "shutting down"})
+		problem.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": "shutting down"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
+		problem.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
 // limitHeaders answers 431 to a request whose line and header fields are
@@ -193,7 +204,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) limitHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := headerBytes(r); n > maxHeaderBytes {
-			s.reject(w, errorf(CodeHeadersTooLarge, fmt.Sprintf("headers: %d bytes with the request line, more than the limit of %d", n, maxHeaderBytes)))
+			s.reject(w, problem.New(problem.CodeHeadersTooLarge, fmt.Sprintf("headers: %d bytes with the request line, more than the limit of %d", n, maxHeaderBytes)))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -221,7 +232,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.bearerOK(r.Header.Values("Authorization")) {
-			s.reject(w, errorf(CodeUnauthorized, "Authorization: Bearer token missing or wrong"))
+			s.reject(w, problem.New(problem.CodeUnauthorized, "Authorization: Bearer token missing or wrong"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -23,6 +23,7 @@ type harness struct {
 	t      *testing.T
 	cfg    config.Config
 	broker *broker.Client
+	log    *slog.Logger
 	api    *Server
 	srv    *httptest.Server
 	// grpcAddr is where serveGRPC serves.
@@ -45,18 +46,18 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 		t.Fatalf("open broker: %v", err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	return newHarnessOn(t, cfg, b, b, nil, log)
+	return newHarnessOn(t, cfg, b, b, nil, nil, log)
 }
 
-func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, subs Subscriptions, log *slog.Logger) *harness {
+func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, admin Mounter, sub Subscriber, log *slog.Logger) *harness {
 	t.Helper()
-	api, err := New(cfg, pub, subs, b.Ready, prometheus.NewRegistry(), log)
+	api, err := New(cfg, pub, admin, sub, b.Ready, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, cfg: cfg, broker: b, api: api, srv: srv}
+	return &harness{t: t, cfg: cfg, broker: b, log: log, api: api, srv: srv}
 }
 
 // post sends body to path with the given headers ("Name: value" pairs).

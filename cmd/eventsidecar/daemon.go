@@ -159,7 +159,8 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 	if err != nil {
 		return err
 	}
-	api, err := ingress.New(m.Config, b, subs, ready(b, subs), reg, m.Log)
+	admin := egress.NewAdmin(subs, m.Config.HTTP.ReadTimeout, m.Log)
+	api, err := ingress.New(m.Config, b, admin, egress.NewSubscriber(subs), ready(b, subs), reg, m.Log)
 	if err != nil {
 		return err
 	}

@@ -102,10 +102,6 @@ func (s dlqSubs) Stats(context.Context) []egress.Stats {
 	return []egress.Stats{{Name: s.sub.Name, Topic: s.sub.Topic, Endpoint: s.sub.Endpoint}}
 }
 
-func (dlqSubs) OpenStream(context.Context, egress.StreamSpec) (*egress.Stream, error) {
-	return nil, egress.ErrUnknownSubscription
-}
-
 func (s dlqSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
 	if name != s.sub.Name {
 		return nil, fmt.Errorf("%w: %q", egress.ErrUnknownSubscription, name)
@@ -132,7 +128,7 @@ func startAdmin(t *testing.T) string {
 	sub := config.DefaultSubscription()
 	sub.Name, sub.Topic, sub.Endpoint = "orders", "orders.>", "http://127.0.0.1:8080/events"
 	storeDeadLetters(t, b, sub, "a", "b")
-	api, err := ingress.New(cfg, b, dlqSubs{b: b, sub: sub}, b.Ready, prometheus.NewRegistry(), log)
+	api, err := ingress.New(cfg, b, egress.NewAdmin(dlqSubs{b: b, sub: sub}, cfg.HTTP.ReadTimeout, log), nil, b.Ready, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,15 @@
-package ingress
+package problem
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
 )
 
-// Code classifies an API error; each maps to one HTTP status (and, for the
-// gRPC API, one status code).
+// Code classifies an API error; each maps to one HTTP status and one gRPC
+// status code.
 type Code int
 
 // The API error codes.
@@ -29,6 +27,9 @@ const (
 	CodeConflict
 	CodeOverloaded
 	CodeUnavailable
+	// CodeSubscriptionConflict: a stream's ad-hoc subscription clashes
+	// with a subscription of the same name.
+	CodeSubscriptionConflict
 )
 
 // codeInfo is the one table from Code to HTTP status, gRPC status code,
@@ -52,6 +53,7 @@ var codeInfo = map[Code]struct {
 	CodeConflict:             {http.StatusUnprocessableEntity, codes.FailedPrecondition, "idempotency_conflict", "Idempotency key reused with a different event"},
 	CodeOverloaded:           {http.StatusTooManyRequests, codes.ResourceExhausted, "overloaded", "Over capacity"},
 	CodeUnavailable:          {http.StatusServiceUnavailable, codes.Unavailable, "unavailable", "Broker unavailable"},
+	CodeSubscriptionConflict: {http.StatusConflict, codes.FailedPrecondition, "subscription_conflict", "Subscription conflict"},
 }
 
 // GRPC is the gRPC status code the code answers with.
@@ -63,19 +65,28 @@ func (c Code) Slug() string { return codeInfo[c].slug }
 // HTTPStatus is the HTTP status the code answers with.
 func (c Code) HTTPStatus() int { return codeInfo[c].status }
 
+// DefaultRetryAfter is what the API's 429 and 503 answers ask a client to
+// wait.
+const DefaultRetryAfter = time.Second
+
 // Error is an API error: a code, a detail naming the field and the reason,
 // and, for batches, per-entry errors and the results of what was stored.
+// Once returned it is owned by the caller.
 type Error struct {
 	Code   Code
 	Detail string
 	// Items are per-entry problems of a batch.
 	Items []ItemError
-	// Results, when not nil, report what was stored before the failure.
-	Results []Result
-	// RetryAfter, when positive, is sent as Retry-After.
+	// Fields, when not empty, are the fields a CodeInvalid error names in
+	// its gRPC BadRequest details (see GRPCStatus); HTTP answers leave
+	// them out.
+	Fields []Field
+	// Results, when not nil, is what a batch stored before the failure
+	// (a non-empty slice of the publish results), sent as "results".
+	Results any
+	// RetryAfter, when positive, is sent as Retry-After (HTTP) and
+	// RetryInfo (gRPC).
 	RetryAfter time.Duration
-	// counted is set once the error is in the rejection metrics.
-	counted bool
 }
 
 // ItemError is the problem with one entry of a batch.
@@ -84,54 +95,30 @@ type ItemError struct {
 	Detail string `json:"detail"`
 }
 
+// Field is one bad field of a request and why it is bad.
+type Field struct {
+	Name   string
+	Reason string
+}
+
 // Error implements error.
 func (e *Error) Error() string { return e.Code.Slug() + ": " + e.Detail }
 
-func errorf(code Code, detail string) *Error { return &Error{Code: code, Detail: detail} }
+// New returns an *Error of code with detail.
+func New(code Code, detail string) *Error { return &Error{Code: code, Detail: detail} }
 
-// problem is the RFC 9457 body.
-type problem struct {
-	Type    string      `json:"type"`
-	Title   string      `json:"title"`
-	Status  int         `json:"status"`
-	Detail  string      `json:"detail"`
-	Errors  []ItemError `json:"errors,omitempty"`
-	Results []Result    `json:"results,omitempty"`
+// Invalid returns a CodeInvalid *Error naming every one of fields (at
+// least one); its detail is the first field's "name: reason".
+func Invalid(fields ...Field) *Error {
+	return &Error{Code: CodeInvalid, Detail: fields[0].Name + ": " + fields[0].Reason, Fields: fields}
 }
 
-// writeProblem writes err as application/problem+json; it is the only place
-// problem JSON is written. An error that is not an *Error is internal.
-func writeProblem(w http.ResponseWriter, err error) {
+// From returns err as an *Error: err itself (or the *Error it wraps), else
+// an internal error that says nothing of err.
+func From(err error) *Error {
 	var e *Error
-	if !errors.As(err, &e) {
-		e = errorf(CodeInternal, "internal error")
+	if errors.As(err, &e) {
+		return e
 	}
-	info := codeInfo[e.Code]
-	if e.RetryAfter > 0 {
-		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-	if e.Code == CodeUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="eventsidecar"`)
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(info.status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(problem{
-		Type:    "urn:eventsidecar:problem:" + info.slug,
-		Title:   info.title,
-		Status:  info.status,
-		Detail:  e.Detail,
-		Errors:  e.Items,
-		Results: e.Results,
-	})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	return New(CodeInternal, "internal error")
 }

@@ -1,188 +1,32 @@
-package ingress
+package egress
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/eventsidecar/eventsidecar/broker"
-	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/egress"
 )
-
-// testSubs serves fixed stats and the real dead-letter store of its
-// subscriptions.
-type testSubs struct {
-	b    *broker.Client
-	subs []config.Subscription
-}
-
-var _ Subscriptions = (*testSubs)(nil)
-
-func (s *testSubs) Stats(context.Context) []egress.Stats {
-	out := make([]egress.Stats, len(s.subs))
-	for i, sub := range s.subs {
-		out[i] = egress.Stats{Name: sub.Name, Topic: sub.Topic, Endpoint: sub.Endpoint, Pending: uint64(i + 1), Delivered: 7}
-	}
-	return out
-}
-
-func (*testSubs) OpenStream(context.Context, egress.StreamSpec) (*egress.Stream, error) {
-	return nil, egress.ErrUnknownSubscription
-}
-
-func (s *testSubs) DeadLetters(name string) (*egress.DeadLetters, error) {
-	for _, sub := range s.subs {
-		if sub.Name == name {
-			return egress.NewDeadLetters(s.b, sub), nil
-		}
-	}
-	return nil, fmt.Errorf("%w: %q", egress.ErrUnknownSubscription, name)
-}
-
-// newAdminHarness is newHarness with the subscriptions "orders" and
-// "audit" (dead-letter topic "dead.audit").
-func newAdminHarness(t *testing.T, mutate func(*config.Config)) *harness {
-	t.Helper()
-	base := newHarness(t, mutate)
-	orders, audit := config.DefaultSubscription(), config.DefaultSubscription()
-	orders.Name, orders.Topic, orders.Endpoint = "orders", "orders.>", "http://127.0.0.1:8080/events"
-	audit.Name, audit.Topic, audit.Endpoint, audit.DeadLetterTopic = "audit", ">", "http://127.0.0.1:8081/", "dead.audit"
-	subs := &testSubs{b: base.broker, subs: []config.Subscription{orders, audit}}
-	return newHarnessOn(t, base.cfg, base.broker, base.broker, subs, slog.New(slog.DiscardHandler))
-}
-
-// deadEvent is a dead letter of sub: event id with data of content type
-// ct, every dlq* extension and an extension of its own.
-func deadEvent(t *testing.T, sub, id, ct string, data []byte) *event.Event {
-	t.Helper()
-	ev := event.New()
-	ev.SetID(id)
-	ev.SetSource("/test/orders")
-	ev.SetType("com.example.order.created")
-	ev.SetTime(time.Date(2024, 5, 6, 7, 0, 0, 0, time.UTC))
-	ev.SetExtension("partitionkey", "customer-"+id)
-	if err := ev.SetData(ct, data); err != nil {
-		t.Fatal(err)
-	}
-	for name, value := range map[string]string{
-		"dlqreason": "HTTP 400", "dlqstatus": "400", "dlqbody": "bad order " + id, "dlqattempts": "3",
-		"dlqsubscription": sub, "dlqtime": "2024-05-06T07:08:09Z",
-	} {
-		ev.SetExtension(name, value)
-	}
-	return &ev
-}
-
-// store publishes events on topic through the broker.
-func (h *harness) store(topic string, evs ...*event.Event) {
-	h.t.Helper()
-	msgs := make([]broker.Message, len(evs))
-	for i, ev := range evs {
-		msgs[i] = broker.Message{Topic: topic, Event: ev}
-	}
-	for i, r := range h.broker.Publish(context.Background(), msgs) {
-		if r.Err != nil {
-			h.t.Fatalf("publish %q to %q: %v", evs[i].ID(), topic, r.Err)
-		}
-	}
-}
-
-// storeDead stores dead letters a (JSON), b (text) and c (binary) of
-// "orders", and one of "audit" between them.
-func (h *harness) storeDead() map[string]*event.Event {
-	h.t.Helper()
-	evs := map[string]*event.Event{
-		"a": deadEvent(h.t, "orders", "a", "application/json", []byte(`{"order":"a","n":[1,2]}`)),
-		"b": deadEvent(h.t, "orders", "b", "text/plain; charset=utf-8", []byte("Euro € <b>")),
-		"c": deadEvent(h.t, "orders", "c", "application/octet-stream", []byte{0, 0xff, 'c'}),
-	}
-	h.store("deadletter.orders", evs["a"], evs["b"])
-	h.store("dead.audit", deadEvent(h.t, "audit", "x", "application/json", []byte(`1`)))
-	h.store("deadletter.orders", evs["c"])
-	return evs
-}
-
-type deadLetterList struct {
-	DeadLetters []deadLetter `json:"deadletters"`
-}
-
-func (h *harness) deadIDs(name string) []string {
-	h.t.Helper()
-	resp := h.get("/v1/subscriptions/" + name + "/deadletters")
-	wantStatus(h.t, resp, http.StatusOK)
-	var ids []string
-	for _, d := range decodeJSON[deadLetterList](h.t, resp).DeadLetters {
-		var ev event.Event
-		if err := json.Unmarshal(d.Event, &ev); err != nil {
-			h.t.Fatalf("dead letter %d: event %s: %v", d.Sequence, d.Event, err)
-		}
-		ids = append(ids, ev.ID())
-	}
-	return ids
-}
-
-// replayed is the ids of the events stored on the replay topic of name.
-func (h *harness) replayed(name string) []string {
-	h.t.Helper()
-	ctx := context.Background()
-	st, err := h.broker.JetStream().Stream(ctx, h.broker.Stream())
-	if err != nil {
-		h.t.Fatalf("stream: %v", err)
-	}
-	subject := h.broker.Subject(egress.ReplayTopic(name))
-	if want := "events._replay." + name; subject != want {
-		h.t.Fatalf("replay subject = %q, want %q", subject, want)
-	}
-	var ids []string
-	for seq := uint64(1); ; seq++ {
-		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return ids
-		}
-		if err != nil {
-			h.t.Fatalf("GetMsg(%d): %v", seq, err)
-		}
-		ev, err := broker.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
-		if err != nil {
-			h.t.Fatalf("decode replayed %d: %v", m.Sequence, err)
-		}
-		if _, ok := ev.Extensions()["dlqreason"]; ok {
-			h.t.Errorf("replayed event %q still has dlqreason", ev.ID())
-		}
-		ids = append(ids, ev.ID())
-		seq = m.Sequence
-	}
-}
 
 func TestListSubscriptions(t *testing.T) {
 	tests := []struct {
 		name string
-		h    func(*testing.T) *harness
+		h    func(*testing.T) *adminHarness
 		want []string
 	}{
-		{"none configured", func(t *testing.T) *harness { return newHarness(t, nil) }, []string{}},
-		{"configured", func(t *testing.T) *harness { return newAdminHarness(t, nil) }, []string{"orders", "audit"}},
+		{"none configured", newPlainAdminHarness, []string{}},
+		{"configured", newAdminHarness, []string{"orders", "audit"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := tt.h(t).get("/v1/subscriptions")
 			wantStatus(t, resp, http.StatusOK)
-			got := decodeJSON[map[string][]egress.Stats](t, resp)
+			got := decodeJSON[map[string][]Stats](t, resp)
 			subs, ok := got["subscriptions"]
 			if !ok || subs == nil {
 				t.Fatalf("answer %v: want a subscriptions list", got)
@@ -202,7 +46,7 @@ func TestListSubscriptions(t *testing.T) {
 }
 
 func TestDeadLetterListingNames(t *testing.T) {
-	h := newAdminHarness(t, nil)
+	h := newAdminHarness(t)
 	h.storeDead()
 	resp := h.get("/v1/subscriptions/orders/deadletters?limit=1")
 	wantStatus(t, resp, http.StatusOK)
@@ -226,7 +70,7 @@ func TestDeadLetterListingNames(t *testing.T) {
 }
 
 func TestListDeadLetters(t *testing.T) {
-	h := newAdminHarness(t, nil)
+	h := newAdminHarness(t)
 	want := h.storeDead()
 	tests := []struct {
 		name, query string
@@ -309,7 +153,7 @@ func TestDeadLetterEventJSON(t *testing.T) {
 			ev := deadEvent(t, "orders", "1", tt.ct, tt.data)
 			ev.SetExtension("count", int32(5))
 			ev.SetExtension("flag", true)
-			got := string(newDeadLetter(egress.DeadLetter{Event: *ev}).Event)
+			got := string(newDeadLetter(DeadLetter{Event: *ev}).Event)
 			if !strings.Contains(got, tt.want) || !strings.Contains(got, `"count":5`) || !strings.Contains(got, `"flag":true`) {
 				t.Errorf("event = %s, want %s and typed count and flag", got, tt.want)
 			}
@@ -321,7 +165,7 @@ func TestDeadLetterEventJSON(t *testing.T) {
 }
 
 func TestReplayDeadLetters(t *testing.T) {
-	h := newAdminHarness(t, nil)
+	h := newAdminHarness(t)
 	h.storeDead()
 	steps := []struct {
 		name, body   string
@@ -355,7 +199,7 @@ func TestReplayDeadLetters(t *testing.T) {
 }
 
 func TestPurgeDeadLetters(t *testing.T) {
-	h := newAdminHarness(t, nil)
+	h := newAdminHarness(t)
 	h.storeDead()
 	steps := []struct {
 		name, query string
@@ -388,13 +232,13 @@ func TestPurgeDeadLetters(t *testing.T) {
 
 // problemOf checks resp is a problem with status want whose detail
 // mentions mention, and returns it.
-func problemOf(t *testing.T, resp *http.Response, want int, mention string) problem {
+func problemOf(t *testing.T, resp *http.Response, want int, mention string) problemBody {
 	t.Helper()
 	wantStatus(t, resp, want)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q, want application/problem+json", ct)
 	}
-	p := decodeJSON[problem](t, resp)
+	p := decodeJSON[problemBody](t, resp)
 	if p.Status != want || !strings.Contains(p.Detail, mention) {
 		t.Errorf("problem = %+v, want status %d and a detail naming %q", p, want, mention)
 	}
@@ -402,12 +246,12 @@ func problemOf(t *testing.T, resp *http.Response, want int, mention string) prob
 }
 
 func TestDeadLetterErrors(t *testing.T) {
-	h := newAdminHarness(t, nil)
-	plain := newHarness(t, nil)
+	h := newAdminHarness(t)
+	plain := newPlainAdminHarness(t)
 	h.storeDead()
 	tests := []struct {
 		name         string
-		h            *harness
+		h            *adminHarness
 		method, path string
 		body         string
 		want         int
@@ -442,9 +286,9 @@ func TestDeadLetterErrors(t *testing.T) {
 }
 
 func TestDeadLettersBrokerDown(t *testing.T) {
-	h := newAdminHarness(t, nil)
+	h := newAdminHarness(t)
 	h.storeDead()
-	if err := h.broker.Close(); err != nil {
+	if err := h.b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -462,32 +306,5 @@ func TestDeadLettersBrokerDown(t *testing.T) {
 				t.Error("503 without Retry-After")
 			}
 		})
-	}
-}
-
-func TestAdminToken(t *testing.T) {
-	h := newAdminHarness(t, func(c *config.Config) { c.HTTP.APIToken = "s3cret" })
-	h.storeDead()
-	requests := []struct{ method, path, body string }{
-		{http.MethodGet, "/v1/subscriptions", ""},
-		{http.MethodGet, "/v1/subscriptions/orders/deadletters", ""},
-		{http.MethodPost, "/v1/subscriptions/orders/deadletters/replay", `{"ids":["nope"]}`},
-		{http.MethodDelete, "/v1/subscriptions/orders/deadletters?id=nope", ""},
-	}
-	auths := []struct {
-		name string
-		auth []string
-		want int
-	}{
-		{"missing", nil, http.StatusUnauthorized},
-		{"wrong", []string{"Authorization: Bearer nope"}, http.StatusUnauthorized},
-		{"right", []string{"Authorization: Bearer s3cret"}, http.StatusOK},
-	}
-	for _, a := range auths {
-		for _, r := range requests {
-			t.Run(a.name+" "+r.method+" "+r.path, func(t *testing.T) {
-				wantStatus(t, h.do(r.method, r.path, r.body, a.auth...), a.want)
-			})
-		}
 	}
 }

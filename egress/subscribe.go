@@ -1,4 +1,4 @@
-package ingress
+package egress
 
 import (
 	"context"
@@ -6,31 +6,48 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	ceprotobuf "github.com/cloudevents/sdk-go/binding/format/protobuf/v2"
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/egress"
+	"github.com/eventsidecar/eventsidecar/problem"
 )
 
 type subscribeStream = grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]
+
+// maxRejectReason bounds the dlqreason an app's reject gives.
+const maxRejectReason = 1 << 10
+
+// maxEchoedID bounds a delivery id echoed back in an error.
+const maxEchoedID = 64
+
+// Subscriber is the gRPC Subscribe stream (contract §6) over a Manager's
+// subscriptions: the app's answers settle each delivery with the same
+// retry and dead-letter rules as a webhook's. It is safe for concurrent
+// use.
+type Subscriber struct {
+	m *Manager
+}
+
+// NewSubscriber returns the Subscribe stream over m's subscriptions; it
+// logs to m's logger.
+func NewSubscriber(m *Manager) *Subscriber { return &Subscriber{m: m} }
 
 // Subscribe opens a stream on a subscription (the first message is its
 // Start), sends Started, then the subscription's deliveries, and applies
 // the app's answers, until the app closes its side, the stream breaks, or
 // the app stops reading. Deliveries still unanswered then go back to the
-// broker at once.
-func (g *grpcAPI) Subscribe(stream subscribeStream) error {
+// broker at once. When the stream's context ends with a *problem.Error as
+// its cause (the server stopping), the stream ends with that status.
+// Errors are gRPC statuses.
+func (s *Subscriber) Subscribe(stream subscribeStream) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
 	if err != nil {
@@ -42,11 +59,11 @@ func (g *grpcAPI) Subscribe(stream subscribeStream) error {
 	}
 	spec, err := streamSpec(start)
 	if err != nil {
-		return err
+		return problem.GRPCStatus(err)
 	}
-	st, err := g.s.subs.OpenStream(ctx, spec)
+	st, err := s.m.OpenStream(ctx, spec)
 	if err != nil {
-		return openStatus(err)
+		return problem.GRPCStatus(streamProblem(err))
 	}
 	defer st.Close()
 	sub := st.Subscription()
@@ -55,11 +72,17 @@ func (g *grpcAPI) Subscribe(stream subscribeStream) error {
 	if err := stream.Send(started); err != nil {
 		return err
 	}
-	g.s.log.Info("stream opened", "subscription", sub.Name, "max_in_flight", sub.MaxInFlight)
+	s.m.log.Info("stream opened", "subscription", sub.Name, "max_in_flight", sub.MaxInFlight)
+	result := serve(ctx, st, stream)
+	s.m.log.Info("stream closed", "subscription", sub.Name, "status", status.Code(result).String())
+	return result
+}
 
+// serve runs st, sends its deliveries on stream and applies the app's
+// answers until the stream ends; it returns the stream's status.
+func serve(ctx context.Context, st *Stream, stream subscribeStream) error {
 	run, stop := context.WithCancel(ctx)
 	defer stop()
-	defer context.AfterFunc(g.streams, stop)()
 	ran := make(chan error, 1)
 	go func() { ran <- st.Run(run) }()
 	go sendDeliveries(run, st, stream)
@@ -79,21 +102,19 @@ func (g *grpcAPI) Subscribe(stream subscribeStream) error {
 			}
 		}
 	}()
-
-	result, runDone := g.serveAnswers(ctx, st, answers, recvErr, ran)
+	result, runDone := serveAnswers(ctx, st, answers, recvErr, ran)
 	stop()
 	if !runDone {
 		if err := <-ran; err != nil && result == nil {
-			result = runStatus(err)
+			result = problem.GRPCStatus(streamProblem(err))
 		}
 	}
-	g.s.log.Info("stream closed", "subscription", sub.Name, "status", status.Code(result).String())
 	return result
 }
 
 // serveAnswers applies the app's answers until the stream ends; it returns
 // the stream's status, and whether it saw Run end.
-func (g *grpcAPI) serveAnswers(ctx context.Context, st *egress.Stream, answers <-chan *eventsidecarv1.SubscribeRequest,
+func serveAnswers(ctx context.Context, st *Stream, answers <-chan *eventsidecarv1.SubscribeRequest,
 	recvErr <-chan error, ran <-chan error) (error, bool) {
 	for {
 		select {
@@ -104,17 +125,28 @@ func (g *grpcAPI) serveAnswers(ctx context.Context, st *egress.Stream, answers <
 		case err := <-recvErr:
 			return recvStatus(ctx, err), false
 		case err := <-ran:
-			if err == nil && g.streams.Err() != nil {
-				return status.Error(codes.Unavailable, "the sidecar is shutting down; unanswered deliveries went back to the broker"), true
-			}
-			return runStatus(err), true
+			return ranStatus(ctx, err), true
 		}
 	}
 }
 
+// ranStatus is the status of a stream whose Run ended: OK when ctx ended
+// by itself, the problem of ctx's cause when that is one (with where the
+// deliveries went), else that of Run's error.
+func ranStatus(ctx context.Context, err error) error {
+	var cause *problem.Error
+	switch {
+	case err != nil:
+		return problem.GRPCStatus(streamProblem(err))
+	case errors.As(context.Cause(ctx), &cause):
+		return problem.GRPCStatus(problem.New(cause.Code, cause.Detail+"; unanswered deliveries went back to the broker"))
+	}
+	return nil
+}
+
 // sendDeliveries sends the stream's deliveries until it ends or a send
 // fails (the stream is broken: the receive side sees it too).
-func sendDeliveries(ctx context.Context, st *egress.Stream, stream subscribeStream) {
+func sendDeliveries(ctx context.Context, st *Stream, stream subscribeStream) {
 	for {
 		out, err := st.Next(ctx)
 		if err != nil {
@@ -122,7 +154,7 @@ func sendDeliveries(ctx context.Context, st *egress.Stream, stream subscribeStre
 		}
 		ev, err := ceprotobuf.ToProto(out.Event)
 		if err != nil {
-			_ = st.Answer(out.ID, egress.Answer{Kind: egress.Dead, Reason: "not convertible to protobuf: " + err.Error()})
+			_ = st.Answer(out.ID, Answer{Kind: Dead, Reason: "not convertible to protobuf: " + err.Error()})
 			continue
 		}
 		asText(ev)
@@ -135,17 +167,17 @@ func sendDeliveries(ctx context.Context, st *egress.Stream, stream subscribeStre
 	}
 }
 
-// asText moves textual data (text/*, JSON or XML content types, valid
-// UTF-8) from binary_data to text_data, as the CloudEvents protobuf format
-// requires; sdk-go's ToProto always uses binary_data.
+// asText moves textual data (JSON or text, as the structured JSON writer
+// tells them, and valid UTF-8) from binary_data to text_data, as the
+// CloudEvents protobuf format requires; sdk-go's ToProto always uses
+// binary_data.
 func asText(ev *pb.CloudEvent) {
 	bin, ok := ev.GetData().(*pb.CloudEvent_BinaryData)
 	if !ok || !utf8.Valid(bin.BinaryData) {
 		return
 	}
-	mt := mediaType(ev.GetAttributes()["datacontenttype"].GetCeString())
-	top, sub, _ := strings.Cut(mt, "/")
-	if top == "text" || isJSON(mt) || sub == "xml" || strings.HasSuffix(sub, "+xml") {
+	ct := ev.GetAttributes()["datacontenttype"].GetCeString()
+	if isJSONMedia(ct) || isTextMedia(ct) {
 		ev.Data = &pb.CloudEvent_TextData{TextData: string(bin.BinaryData)}
 	}
 }
@@ -159,24 +191,24 @@ func setTrace(ev *pb.CloudEvent, parent, state string) {
 	if ev.Attributes == nil {
 		ev.Attributes = map[string]*pb.CloudEventAttributeValue{}
 	}
-	ev.Attributes["traceparent"] = ceString(parent)
+	ev.Attributes["traceparent"] = pbString(parent)
 	delete(ev.Attributes, "tracestate")
 	if state != "" {
-		ev.Attributes["tracestate"] = ceString(state)
+		ev.Attributes["tracestate"] = pbString(state)
 	}
 }
 
-func ceString(s string) *pb.CloudEventAttributeValue {
+func pbString(s string) *pb.CloudEventAttributeValue {
 	return &pb.CloudEventAttributeValue{Attr: &pb.CloudEventAttributeValue_CeString{CeString: s}}
 }
 
-// answer applies one of the app's answers.
-func answer(st *egress.Stream, req *eventsidecarv1.SubscribeRequest) error {
+// answer applies one of the app's answers; its error is a gRPC status.
+func answer(st *Stream, req *eventsidecarv1.SubscribeRequest) error {
 	var id string
-	var a egress.Answer
+	var a Answer
 	switch r := req.GetRequest().(type) {
 	case *eventsidecarv1.SubscribeRequest_Ack_:
-		id, a = r.Ack.GetDeliveryId(), egress.Answer{Kind: egress.Delivered}
+		id, a = r.Ack.GetDeliveryId(), Answer{Kind: Delivered}
 	case *eventsidecarv1.SubscribeRequest_Retry_:
 		if d := r.Retry.GetDelay(); d != nil {
 			if err := d.CheckValid(); err != nil || d.AsDuration() < 0 {
@@ -184,43 +216,30 @@ func answer(st *egress.Stream, req *eventsidecarv1.SubscribeRequest) error {
 			}
 			a.Delay = d.AsDuration()
 		}
-		id, a.Kind = r.Retry.GetDeliveryId(), egress.Retry
+		id, a.Kind = r.Retry.GetDeliveryId(), Retry
 	case *eventsidecarv1.SubscribeRequest_Reject_:
-		id, a = r.Reject.GetDeliveryId(), egress.Answer{Kind: egress.Dead, Reason: clip(r.Reject.GetReason(), maxRejectReason)}
+		id, a = r.Reject.GetDeliveryId(), Answer{Kind: Dead, Reason: clipUTF8([]byte(r.Reject.GetReason()), maxRejectReason)}
 	case *eventsidecarv1.SubscribeRequest_Start_:
 		return invalidField("start", "sent twice: a stream has one subscription")
 	default:
 		return invalidField("request", "is empty: send ack, retry or reject")
 	}
 	if err := st.Answer(id, a); err != nil {
-		return invalidField("delivery_id", fmt.Sprintf("%q was never sent on this stream", clip(id, 64)))
+		return invalidField("delivery_id", fmt.Sprintf("%q was never sent on this stream", clipUTF8([]byte(id), maxEchoedID)))
 	}
 	return nil
 }
 
-// maxRejectReason bounds the dlqreason an app's reject gives.
-const maxRejectReason = 1 << 10
-
-// clip returns at most n bytes of s, cut at a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// streamSpec turns a Start into what egress opens: a configured
+// streamSpec turns a Start into what OpenStream opens: a configured
 // subscription when no topic is given, else an ad-hoc one with the
-// defaults of a configured subscription for what Start leaves unset.
-func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (egress.StreamSpec, error) {
-	spec := egress.StreamSpec{Name: start.GetSubscription(), MaxInFlight: int(min(start.GetMaxInFlight(), math.MaxInt32))}
+// defaults of a configured subscription for what Start leaves unset. Its
+// error is a *problem.Error naming the bad fields.
+func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (StreamSpec, error) {
+	spec := StreamSpec{Name: start.GetSubscription(), MaxInFlight: int(min(start.GetMaxInFlight(), math.MaxInt32))}
 	if start.GetTopic() == "" {
 		if len(start.GetTypes()) > 0 || start.GetRetry() != nil || start.GetDeadLetterTopic() != "" || start.GetOrderedByKey() || start.GetTimeout() != nil {
-			return spec, invalidField("start.topic",
-				"is required with types, retry, dead_letter_topic, ordered_by_key or timeout (they define an ad-hoc subscription)")
+			return spec, problem.Invalid(problem.Field{Name: "start.topic",
+				Reason: "is required with types, retry, dead_letter_topic, ordered_by_key or timeout (they define an ad-hoc subscription)"})
 		}
 		return spec, nil
 	}
@@ -229,13 +248,13 @@ func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (egress.StreamSpec
 	if len(start.GetTypes()) > 0 {
 		sub.Types = start.GetTypes()
 	}
-	var bad []*errdetails.BadRequest_FieldViolation
+	var bad []problem.Field
 	duration := func(field string, d *durationpb.Duration, into *time.Duration) {
 		if d == nil {
 			return
 		}
 		if d.CheckValid() != nil || d.AsDuration() <= 0 {
-			bad = append(bad, violation("start."+field, "must be a duration > 0"))
+			bad = append(bad, problem.Field{Name: "start." + field, Reason: "must be a duration > 0"})
 			return
 		}
 		*into = d.AsDuration()
@@ -252,45 +271,38 @@ func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (egress.StreamSpec
 		}
 	}
 	if len(bad) > 0 {
-		return spec, violations(bad)
+		return spec, problem.Invalid(bad...)
 	}
 	spec.AdHoc = &sub
 	return spec, nil
 }
 
-// openStatus is the status of a failed OpenStream.
-func openStatus(err error) error {
+// streamProblem is the one place a stream's errors (of OpenStream or Run)
+// become API problems: a validation error names the Start's fields,
+// ErrUnknownSubscription is not found, ErrConflict a subscription
+// conflict, ErrSlowReader overloaded, anything else (the broker's)
+// unavailable.
+func streamProblem(err error) *problem.Error {
 	var ve *config.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		bad := make([]*errdetails.BadRequest_FieldViolation, len(ve.Problems))
+		bad := make([]problem.Field, len(ve.Problems))
 		for i, p := range ve.Problems {
 			field := "start." + p.Key
 			if p.Key == "name" {
 				field = "start.subscription"
 			}
-			bad[i] = violation(field, p.Message)
+			bad[i] = problem.Field{Name: field, Reason: p.Message}
 		}
-		return violations(bad)
-	case errors.Is(err, egress.ErrUnknownSubscription):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, egress.ErrConflict):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	default:
-		return status.Error(codes.Unavailable, err.Error())
+		return problem.Invalid(bad...)
+	case errors.Is(err, ErrUnknownSubscription):
+		return problem.New(problem.CodeNotFound, err.Error())
+	case errors.Is(err, ErrConflict):
+		return problem.New(problem.CodeSubscriptionConflict, err.Error())
+	case errors.Is(err, ErrSlowReader):
+		return problem.New(problem.CodeOverloaded, err.Error()+"; the stream ended and its deliveries went back to the broker")
 	}
-}
-
-// runStatus is the status of a stream whose Run ended by itself.
-func runStatus(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, egress.ErrSlowReader):
-		return status.Error(codes.ResourceExhausted, err.Error()+"; the stream ended and its deliveries went back to the broker")
-	default:
-		return status.Error(codes.Unavailable, err.Error())
-	}
+	return problem.New(problem.CodeUnavailable, err.Error())
 }
 
 // recvStatus is the status of a stream whose receive side ended: OK when
@@ -305,20 +317,7 @@ func recvStatus(ctx context.Context, err error) error {
 	return err
 }
 
-func violation(field, reason string) *errdetails.BadRequest_FieldViolation {
-	return &errdetails.BadRequest_FieldViolation{Field: field, Description: reason}
-}
-
-// violations is an InvalidArgument status naming every bad field.
-func violations(bad []*errdetails.BadRequest_FieldViolation) error {
-	st := status.New(codes.InvalidArgument, bad[0].GetField()+": "+bad[0].GetDescription())
-	if withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: bad}); err == nil {
-		st = withDetails
-	}
-	return st.Err()
-}
-
 // invalidField is an InvalidArgument status naming one field.
 func invalidField(field, reason string) error {
-	return violations([]*errdetails.BadRequest_FieldViolation{violation(field, reason)})
+	return problem.GRPCStatus(problem.Invalid(problem.Field{Name: field, Reason: reason}))
 }
