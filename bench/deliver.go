@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 // tally is what a delivery throughput scenario saw in its measured window.
@@ -114,7 +116,7 @@ func deliverBacklog(ctx context.Context, o Options, d *deliverer, f *feeder, a *
 // and the attempt durations over the measured duration, and on past it
 // until it has counted one (see awaitDelivery).
 func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a *arrivals) (tally, error) {
-	if !wait(ctx, o.Warmup) {
+	if !pause.For(ctx, o.Warmup) {
 		return tally{}, ctx.Err()
 	}
 	s0, err := takeSnapshot(d, f, a)
@@ -122,7 +124,7 @@ func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a 
 	if err != nil {
 		return tally{}, err
 	}
-	if !wait(ctx, o.Duration) {
+	if !pause.For(ctx, o.Duration) {
 		return tally{}, ctx.Err()
 	}
 	s1, held, err := awaitDelivery(ctx, d, f, a, s0)
@@ -167,20 +169,8 @@ func awaitDelivery(ctx context.Context, d *deliverer, f *feeder, a *arrivals, s0
 			return s1, held, err
 		}
 		held = true
-		if !wait(ctx, deliveryPoll) {
+		if !pause.For(ctx, deliveryPoll) {
 			return s1, held, ctx.Err()
 		}
-	}
-}
-
-// wait waits for d, or until ctx ends; it reports whether d passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

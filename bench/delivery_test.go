@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 func TestHistogramQuantile(t *testing.T) {
@@ -127,7 +129,7 @@ func awaitDeliveries(b *testing.B, a *arrivals, n int64) {
 		if time.Since(progress) > deliveryStall {
 			b.Fatalf("%d of %d events delivered, none for %s", seen, n, deliveryStall)
 		}
-		if !wait(b.Context(), time.Millisecond) {
+		if !pause.For(b.Context(), time.Millisecond) {
 			b.Fatal(b.Context().Err())
 		}
 		if got := a.received(); got > seen {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 const (
@@ -150,7 +152,7 @@ func (run openRun) await(ctx context.Context, a *arrivals, grace time.Duration) 
 		}
 	}
 	n, deadline := a.missing(ids), time.Now().Add(grace)
-	for n > 0 && time.Now().Before(deadline) && wait(ctx, e2ePoll) {
+	for n > 0 && time.Now().Before(deadline) && pause.For(ctx, e2ePoll) {
 		if m := a.missing(ids); m < n {
 			n, deadline = m, time.Now().Add(grace)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/server"
 )
 
 // node is a fresh embedded broker storing in a temporary directory, in
@@ -94,13 +95,16 @@ func (s *sidecar) Close() error {
 	return errors.Join(<-s.done, s.node.Close())
 }
 
-// listenIngress is the sidecar's ingress over n, with the Subscribe stream of
+// listenIngress is the sidecar's API over n, with the Subscribe stream of
 // sub (nil for none), and a 127.0.0.1 TCP listener to serve it on.
-func listenIngress(n *node, sub ingress.Subscriber, log *slog.Logger) (*ingress.Server, net.Listener, error) {
-	srv, err := ingress.New(n.cfg, n.broker, nil, sub, n.broker.Ready, prometheus.NewRegistry(), log)
+func listenIngress(n *node, sub server.Subscriber, log *slog.Logger) (*server.Server, net.Listener, error) {
+	reg := prometheus.NewRegistry()
+	api, err := ingress.New(n.cfg, n.broker, reg)
 	if err != nil {
 		return nil, nil, err
 	}
+	srv := server.New(n.cfg.HTTP, server.Handlers{Publish: api, RPC: api, Subscribe: sub, Decoder: api,
+		Ready: n.broker.Ready, Rejected: api.Rejected}, reg, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, fmt.Errorf("bench: listen: %w", err)

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
-	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/server"
 )
 
 // grpcSidecar is the sidecar's gRPC API over a node, served in process on
@@ -29,7 +29,7 @@ type grpcSidecar struct {
 // startGRPC serves the gRPC API over n, with the Subscribe stream of sub
 // (nil for none: Subscribe then fails), until Close; ctx only carries
 // values.
-func startGRPC(ctx context.Context, n *node, sub ingress.Subscriber, log *slog.Logger) (*grpcSidecar, error) {
+func startGRPC(ctx context.Context, n *node, sub server.Subscriber, log *slog.Logger) (*grpcSidecar, error) {
 	srv, ln, err := listenIngress(n, sub, log)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/eventsidecar/eventsidecar/egress"
-	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/server"
 )
 
 // The gRPC benchmarks: publish single events and batches, and deliver a
@@ -58,7 +58,7 @@ func benchGRPC(b *testing.B, o Options, concurrency, perCall int, call grpcCall)
 
 // benchGRPCServer serves the sidecar's gRPC API over n (subscriptions
 // from sub, nil for publishing only) until the benchmark ends.
-func benchGRPCServer(b *testing.B, n *node, sub ingress.Subscriber, o Options) *grpcSidecar {
+func benchGRPCServer(b *testing.B, n *node, sub server.Subscriber, o Options) *grpcSidecar {
 	b.Helper()
 	g, err := startGRPC(b.Context(), n, sub, o.log())
 	if err != nil {

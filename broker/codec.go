@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -59,11 +58,11 @@ func Encode(subject string, m Message) *nats.Msg {
 }
 
 // Decode is the inverse of Encode: it builds the event from the lower-case
-// "ce-" headers (percent-decoded; time parsed; other names become
-// extensions with string values) and the payload as data, which the event
-// aliases. A message without a ce-specversion header is read as a
-// structured-mode JSON event, as cloudevents/sdk-go does. Errors wrap
-// ErrInvalidMessage.
+// "ce-" headers (percent-decoded, each set with headers.Set: values as
+// they stand, time parsed, other names extensions with string values) and
+// the payload as data, which the event aliases. A message without a
+// ce-specversion header is read as a structured-mode JSON event, as
+// cloudevents/sdk-go does. Errors wrap ErrInvalidMessage.
 func Decode(msg *nats.Msg) (event.Event, error) {
 	switch v := msg.Header.Get(specVersionHeader); v {
 	case "":
@@ -72,7 +71,7 @@ func Decode(msg *nats.Msg) (event.Event, error) {
 	default:
 		return event.Event{}, fmt.Errorf("%w: unsupported specversion %q", ErrInvalidMessage, v)
 	}
-	ev := event.New()
+	ec := &event.EventContextV1{}
 	for key, values := range msg.Header {
 		name, ok := strings.CutPrefix(key, headers.Prefix)
 		if !ok || name == "" || name == "specversion" || len(values) == 0 {
@@ -82,10 +81,12 @@ func Decode(msg *nats.Msg) (event.Event, error) {
 		if err != nil {
 			return event.Event{}, fmt.Errorf("%w: header %q: %v", ErrInvalidMessage, key, err)
 		}
-		if err := setAttribute(&ev, name, value); err != nil {
+		if err := headers.Set(ec, name, value); err != nil {
 			return event.Event{}, fmt.Errorf("%w: header %q: %v", ErrInvalidMessage, key, err)
 		}
 	}
+	ev := event.New()
+	ev.Context = ec
 	if len(msg.Data) > 0 {
 		ev.DataEncoded = msg.Data
 	}
@@ -93,34 +94,6 @@ func Decode(msg *nats.Msg) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}
 	return ev, nil
-}
-
-// setAttribute sets one attribute from its decoded header value. Invalid
-// values are recorded in the event's field errors, reported by Validate.
-func setAttribute(ev *event.Event, name, value string) error {
-	switch name {
-	case "id":
-		ev.SetID(value)
-	case "source":
-		ev.SetSource(value)
-	case "type":
-		ev.SetType(value)
-	case "subject":
-		ev.SetSubject(value)
-	case "dataschema":
-		ev.SetDataSchema(value)
-	case "datacontenttype":
-		ev.SetDataContentType(value)
-	case "time":
-		t, err := types.ParseTime(value)
-		if err != nil {
-			return err
-		}
-		ev.SetTime(t)
-	default:
-		ev.SetExtension(name, value)
-	}
-	return nil
 }
 
 func decodeStructured(data []byte) (event.Event, error) {

@@ -68,6 +68,10 @@ func TestDecodeRoundTrip(t *testing.T) {
 	vector := testEvent(t, "3")
 	vector.SetSubject(euroPlain)
 	vector.SetExtension("greeting", euroPlain)
+	// sdk-go's setters trim white space; a value as sent keeps it.
+	spaced, subject := event.New(), " s "
+	spaced.Context = &event.EventContextV1{ID: " 4 ", Type: "t ", Source: withoutData.Context.AsV1().Source,
+		Subject: &subject, Extensions: map[string]any{"greeting": " hi "}}
 	tests := []struct {
 		name string
 		ev   *event.Event
@@ -75,6 +79,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		{"all attributes", testEvent(t, "1")},
 		{"no data", &withoutData},
 		{"percent-encoding vector", vector},
+		{"white space kept", &spaced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

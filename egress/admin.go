@@ -56,7 +56,9 @@ func NewAdmin(subs Subscriptions, readTimeout time.Duration, log *slog.Logger) *
 // deadLetter is one entry of GET /v1/subscriptions/{name}/deadletters: its
 // stream sequence, the event as it was before it was dead-lettered
 // (structured JSON), and its dead-letter attributes under their names
-// (contract §5), the Integer ones as JSON numbers.
+// (contract §5), the Integer ones as JSON numbers. The dlq* tags spell
+// the ExtDLQ* constants, which a struct tag cannot name;
+// TestDeadLetterJSONNames holds them together.
 type deadLetter struct {
 	Sequence     uint64          `json:"sequence"`
 	Event        json.RawMessage `json:"event"`

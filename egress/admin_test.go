@@ -308,3 +308,24 @@ func TestDeadLettersBrokerDown(t *testing.T) {
 		})
 	}
 }
+
+// TestDeadLetterJSONNames pins the names of a listed dead letter's
+// attributes to the ExtDLQ* constants.
+func TestDeadLetterJSONNames(t *testing.T) {
+	d := deadLetter{Sequence: 7, Event: json.RawMessage(`{}`), Reason: "r", Status: 500, Body: "b",
+		Attempts: 3, Subscription: "s", Time: "2024-05-06T07:08:09Z"}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"sequence": 7.0, "event": map[string]any{},
+		ExtDLQReason: "r", ExtDLQStatus: 500.0, ExtDLQBody: "b", ExtDLQAttempts: 3.0,
+		ExtDLQSubscription: "s", ExtDLQTime: "2024-05-06T07:08:09Z"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("dead letter JSON = %s, want the members %v", b, want)
+	}
+}

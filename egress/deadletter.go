@@ -6,22 +6,33 @@ import (
 	"unicode"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/eventsidecar/eventsidecar/internal/clip"
 )
+
+// dlqPrefix starts the name of every dead-letter extension; Original
+// removes them all.
+const dlqPrefix = "dlq"
 
 // The extensions of a dead letter (contract §5).
 const (
-	// ExtDLQReason says why the event was dead-lettered, in words.
-	ExtDLQReason = "dlqreason"
-	// ExtDLQStatus is the app's last HTTP status, an Integer (0 if none).
-	ExtDLQStatus = "dlqstatus"
-	// ExtDLQBody is the start of the app's last answer, at most 1 KiB.
-	ExtDLQBody = "dlqbody"
-	// ExtDLQAttempts is the number of attempts made, an Integer.
-	ExtDLQAttempts = "dlqattempts"
-	// ExtDLQSubscription names the subscription that dead-lettered it.
-	ExtDLQSubscription = "dlqsubscription"
-	// ExtDLQTime is when it was dead-lettered, RFC 3339 in UTC.
-	ExtDLQTime = "dlqtime"
+	// ExtDLQReason ("dlqreason") says why the event was dead-lettered, in
+	// words.
+	ExtDLQReason = dlqPrefix + "reason"
+	// ExtDLQStatus ("dlqstatus") is the app's last HTTP status, an Integer
+	// (0 if none).
+	ExtDLQStatus = dlqPrefix + "status"
+	// ExtDLQBody ("dlqbody") is the start of the app's last answer, at most
+	// 1 KiB.
+	ExtDLQBody = dlqPrefix + "body"
+	// ExtDLQAttempts ("dlqattempts") is the number of attempts made, an
+	// Integer.
+	ExtDLQAttempts = dlqPrefix + "attempts"
+	// ExtDLQSubscription ("dlqsubscription") names the subscription that
+	// dead-lettered it.
+	ExtDLQSubscription = dlqPrefix + "subscription"
+	// ExtDLQTime ("dlqtime") is when it was dead-lettered, RFC 3339 in UTC.
+	ExtDLQTime = dlqPrefix + "time"
 )
 
 // DeadLetterEvent returns the dead letter of ev after its last attempt's
@@ -41,7 +52,7 @@ func DeadLetterEvent(ev *event.Event, o Outcome, attempts int, subscription stri
 	}
 	set(ExtDLQReason, ceString(o.Reason))
 	set(ExtDLQStatus, clampInt32(o.Status))
-	set(ExtDLQBody, clipUTF8([]byte(ceString(o.Body)), answerBodyMax))
+	set(ExtDLQBody, clip.UTF8(ceString(o.Body), answerBodyMax))
 	set(ExtDLQAttempts, clampInt32(attempts))
 	set(ExtDLQSubscription, ceString(subscription))
 	set(ExtDLQTime, now.UTC().Format(time.RFC3339Nano))

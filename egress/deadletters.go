@@ -21,9 +21,6 @@ const (
 	// caps it.
 	listDefaultLimit = 100
 	listMaxLimit     = 1000
-	// replayStripPrefix starts the name of every dead-letter attribute;
-	// replay removes them.
-	replayStripPrefix = "dlq"
 )
 
 // ReplayTopic returns the topic a subscription's replayed dead letters are
@@ -200,7 +197,7 @@ func (d *DeadLetters) replay(ctx context.Context, st jetstream.Stream, dl DeadLe
 func Original(ev event.Event) event.Event {
 	out := ev.Clone()
 	for name := range ev.Extensions() {
-		if strings.HasPrefix(name, replayStripPrefix) {
+		if strings.HasPrefix(name, dlqPrefix) {
 			out.SetExtension(name, nil)
 		}
 	}

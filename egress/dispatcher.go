@@ -17,6 +17,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 // item is one event being delivered.
@@ -326,7 +327,7 @@ func (d *dispatcher) waitInPlace(stop context.Context, it *item, delay time.Dura
 	d.park(it)
 	defer d.unpark(it)
 	l.release()
-	if !pause(stop, delay) {
+	if !pause.For(stop, delay) {
 		return false
 	}
 	return l.acquire(stop)
@@ -360,17 +361,5 @@ func (d *dispatcher) keepalive(ctx context.Context) {
 			_ = it.msg.InProgress()
 		}
 		d.parkedMu.Unlock()
-	}
-}
-
-// pause waits for d or until ctx ends; it reports whether d passed.
-func pause(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

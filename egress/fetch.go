@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 // fetchErrorPause is the pause after the consumer fails to hand out an
@@ -35,7 +37,7 @@ func (d *dispatcher) consume(stop context.Context) (*iterator, error) {
 func (d *dispatcher) reconsume(stop context.Context, old *iterator, why error) *iterator {
 	old.unwatch()
 	d.log.Warn("the subscription's consumer ended the pull; consuming again", "error", why, "in", fetchErrorPause)
-	if !pause(stop, fetchErrorPause) {
+	if !pause.For(stop, fetchErrorPause) {
 		return nil
 	}
 	return d.consumeAgain(stop)
@@ -50,7 +52,7 @@ func (d *dispatcher) consumeAgain(stop context.Context) *iterator {
 			return it
 		}
 		d.log.Warn("consuming the subscription's events failed; trying again", "error", err, "in", fetchErrorPause)
-		if !pause(stop, fetchErrorPause) {
+		if !pause.For(stop, fetchErrorPause) {
 			return nil
 		}
 	}
@@ -83,7 +85,7 @@ func (d *dispatcher) fetch(stop, work context.Context, it *iterator) {
 		default:
 			<-d.slots
 			d.log.Warn("fetching events failed", "error", err)
-			pause(stop, fetchErrorPause)
+			pause.For(stop, fetchErrorPause)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 // Bounds of the backoff between attempts to record a delivery in the
@@ -46,7 +48,7 @@ func (d *dispatcher) remember(ctx context.Context, it *item) {
 // ends: it then returns the last error.
 func (d *dispatcher) retryMark(ctx context.Context, it *item) error {
 	var err error
-	for wait := recordRetryMin; pause(ctx, wait); wait = min(2*wait, recordRetryMax) {
+	for wait := recordRetryMin; pause.For(ctx, wait); wait = min(2*wait, recordRetryMax) {
 		if err = d.mark(ctx, it); err == nil {
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -117,9 +116,9 @@ func dataMember(ev *event.Event) (string, []byte) {
 	}
 	ct := ev.DataContentType()
 	switch {
-	case (ct == "" || isJSONMedia(ct)) && json.Valid(data):
+	case (ct == "" || headers.IsJSON(ct)) && json.Valid(data):
 		return "data", data
-	case isTextMedia(ct) && utf8.Valid(data):
+	case headers.IsText(ct) && utf8.Valid(data):
 		return "data", jsonString(string(data))
 	}
 	return "data_base64", jsonString(base64.StdEncoding.EncodeToString(data))
@@ -132,28 +131,4 @@ func jsonString(s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes; invalid UTF-8 becomes U+FFFD
 	return bytes.TrimSuffix(b.Bytes(), []byte{'\n'})
-}
-
-// mediaTypeOf returns the lower-cased media type of a content type,
-// without parameters.
-func mediaTypeOf(contentType string) string {
-	mt, _, _ := strings.Cut(contentType, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
-}
-
-// isJSONMedia reports whether a content type is JSON: */json or */*+json.
-func isJSONMedia(contentType string) bool {
-	_, sub, ok := strings.Cut(mediaTypeOf(contentType), "/")
-	return ok && (sub == "json" || (len(sub) > len("+json") && strings.HasSuffix(sub, "+json")))
-}
-
-// isTextMedia reports whether a content type is text other than JSON:
-// text/*, application/xml or */*+xml.
-func isTextMedia(contentType string) bool {
-	typ, sub, ok := strings.Cut(mediaTypeOf(contentType), "/")
-	if !ok {
-		return false
-	}
-	return typ == "text" || (typ == "application" && sub == "xml") ||
-		(len(sub) > len("+xml") && strings.HasSuffix(sub, "+xml"))
 }

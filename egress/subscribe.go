@@ -17,6 +17,8 @@ import (
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/internal/clip"
 	"github.com/eventsidecar/eventsidecar/problem"
 )
 
@@ -177,7 +179,7 @@ func asText(ev *pb.CloudEvent) {
 		return
 	}
 	ct := ev.GetAttributes()["datacontenttype"].GetCeString()
-	if isJSONMedia(ct) || isTextMedia(ct) {
+	if headers.IsJSON(ct) || headers.IsText(ct) {
 		ev.Data = &pb.CloudEvent_TextData{TextData: string(bin.BinaryData)}
 	}
 }
@@ -218,14 +220,14 @@ func answer(st *Stream, req *eventsidecarv1.SubscribeRequest) error {
 		}
 		id, a.Kind = r.Retry.GetDeliveryId(), Retry
 	case *eventsidecarv1.SubscribeRequest_Reject_:
-		id, a = r.Reject.GetDeliveryId(), Answer{Kind: Dead, Reason: clipUTF8([]byte(r.Reject.GetReason()), maxRejectReason)}
+		id, a = r.Reject.GetDeliveryId(), Answer{Kind: Dead, Reason: clip.UTF8(r.Reject.GetReason(), maxRejectReason)}
 	case *eventsidecarv1.SubscribeRequest_Start_:
 		return invalidField("start", "sent twice: a stream has one subscription")
 	default:
 		return invalidField("request", "is empty: send ack, retry or reject")
 	}
 	if err := st.Answer(id, a); err != nil {
-		return invalidField("delivery_id", fmt.Sprintf("%q was never sent on this stream", clipUTF8([]byte(id), maxEchoedID)))
+		return invalidField("delivery_id", fmt.Sprintf("%q was never sent on this stream", clip.UTF8(id, maxEchoedID)))
 	}
 	return nil
 }

@@ -8,14 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/clip"
 )
 
 // Limits on reading the app's answer.
@@ -129,7 +128,7 @@ func (w *Webhook) noAnswer(ctx context.Context, err error) error {
 	return err
 }
 
-// readAnswer returns the start of an answer's body (clipUTF8 of its first
+// readAnswer returns the start of an answer's body (clip.UTF8 of its first
 // answerBodyMax bytes), then reads and discards up to answerDrainMax more
 // bytes so that the connection can be reused, and closes body. Read
 // errors are ignored: the body only informs.
@@ -137,27 +136,5 @@ func readAnswer(body io.ReadCloser) string {
 	defer body.Close()
 	head, _ := io.ReadAll(io.LimitReader(body, answerBodyMax))
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, answerDrainMax))
-	return clipUTF8(head, answerBodyMax)
-}
-
-// clipUTF8 returns b as valid UTF-8 of at most limit bytes: invalid bytes
-// become U+FFFD, except a rune cut short at the end of b, which is
-// dropped, and the text stops before the first rune that does not fit.
-func clipUTF8(b []byte, limit int) string {
-	if len(b) <= limit && utf8.Valid(b) {
-		return string(b)
-	}
-	var out strings.Builder
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size <= 1 && !utf8.FullRune(b) {
-			break
-		}
-		if out.Len()+utf8.RuneLen(r) > limit {
-			break
-		}
-		out.WriteRune(r)
-		b = b[size:]
-	}
-	return out.String()
+	return clip.UTF8(string(head), answerBodyMax)
 }

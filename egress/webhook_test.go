@@ -3,7 +3,6 @@ package egress
 import (
 	"context"
 	"fmt"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -245,28 +246,6 @@ func TestAttemptAnswerBody(t *testing.T) {
 	}
 	if n := conns.Load(); n != int32(len(tests)) {
 		t.Errorf("%d connections for %d webhooks, want each connection reused", n, len(tests))
-	}
-}
-
-func TestClipUTF8(t *testing.T) {
-	tests := []struct {
-		name, in string
-		limit    int
-		want     string
-	}{
-		{"fits", "héllo", 10, "héllo"},
-		{"cut before a rune that does not fit", "ab€", 4, "ab"},
-		{"rune cut short at the end", "ab\xe2\x82", 10, "ab"},
-		{"invalid byte replaced", "a\xffb", 10, "a\uFFFDb"},
-		{"replacement counts its 3 bytes", "a\xffb", 3, "a"},
-		{"empty", "", 10, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := clipUTF8([]byte(tt.in), tt.limit); got != tt.want {
-				t.Errorf("clipUTF8(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
-			}
-		})
 	}
 }
 

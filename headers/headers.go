@@ -1,7 +1,9 @@
 // Package headers maps CloudEvents attributes to and from binary-content-mode
 // "ce-" headers, shared by the HTTP and NATS bindings, with the
 // percent-encoding of header values that the CloudEvents HTTP binding
-// prescribes (§3.1.3.2) and that cloudevents/sdk-go leaves out.
+// prescribes (§3.1.3.2) and that cloudevents/sdk-go leaves out; it sets an
+// attribute from its header value as sent (Set) and tells the media types
+// of Content-Type and datacontenttype values (MediaType, IsJSON, IsText).
 package headers
 
 import (

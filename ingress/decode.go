@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/types"
 
 	"github.com/eventsidecar/eventsidecar/headers"
 )
@@ -58,7 +57,7 @@ func DetectMode(h http.Header) (Mode, error) {
 	if vs := headerValues(h, "Content-Type"); len(vs) > 0 {
 		ct = vs[0]
 	}
-	switch mt := mediaType(ct); {
+	switch mt := headers.MediaType(ct); {
 	case mt == "application/cloudevents+json":
 		return ModeStructured, nil
 	case mt == "application/cloudevents-batch+json":
@@ -79,23 +78,6 @@ func isCloudEventsFormat(mt string) bool {
 		}
 	}
 	return false
-}
-
-// mediaType returns the lower-cased media type of a Content-Type value,
-// without parameters.
-func mediaType(contentType string) string {
-	mt, _, _ := strings.Cut(contentType, ";")
-	return strings.ToLower(strings.TrimSpace(mt))
-}
-
-// isJSON reports whether a content type (parameters allowed, any case) is
-// JSON: */json or */*+json.
-func isJSON(contentType string) bool {
-	_, sub, ok := strings.Cut(mediaType(contentType), "/")
-	if !ok {
-		return false
-	}
-	return sub == "json" || (len(sub) > len("+json") && strings.HasSuffix(sub, "+json"))
 }
 
 // DecodeRaw makes an event of a raw request: data = body (no data when the
@@ -136,61 +118,46 @@ func newEvent(ec *event.EventContextV1, body []byte) event.Event {
 }
 
 // setAttribute stores the string value v of the attribute name (already
-// checked to be a valid name) in ec, as sent: unlike the sdk-go setters it
-// does not trim white space. It refuses what the model would lose: a
-// specversion other than "1.0", an empty optional attribute (the model
-// cannot tell it from an absent one), a source or dataschema that is not a
-// URI-reference (the model keeps only url.Parse's reading of it), a time
-// that is not RFC 3339. It returns the reason or "".
+// checked to be a valid name) in ec with headers.Set, as sent: unlike the
+// sdk-go setters it does not trim white space. It first refuses what the
+// model would lose (valueReason). It returns the reason or "".
 func setAttribute(ec *event.EventContextV1, name, v string) string {
+	if r := valueReason(name, v); r != "" {
+		return r
+	}
+	if err := headers.Set(ec, name, v); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// valueReason says why v cannot be the value of the attribute name, or
+// "": a specversion other than "1.0", an empty optional attribute (the
+// model cannot tell it from an absent one), a source or dataschema that is
+// not a URI-reference (the model keeps only url.Parse's reading of it), a
+// datacontenttype that is not a media type, a time that is not RFC 3339.
+func valueReason(name, v string) string {
 	switch name {
 	case "specversion":
 		if v != specVersion {
 			return fmt.Sprintf("must be %q", specVersion)
 		}
 		return ""
-	case "id":
-		ec.ID = v
-		return ""
-	case "type":
-		ec.Type = v
+	case "id", "type":
 		return ""
 	case "source":
-		u, r := parseURIRef(v)
-		if r == "" {
-			ec.Source = types.URIRef{URL: *u}
-		}
-		return r
+		return uriRefReason(v)
 	}
-	if v == "" {
+	switch {
+	case v == "":
 		return "must not be empty when present"
-	}
-	return setOptional(ec, name, v)
-}
-
-func setOptional(ec *event.EventContextV1, name, v string) string {
-	switch name {
-	case "subject":
-		ec.Subject = &v
-	case "datacontenttype":
-		if r := mediaTypeReason(v); r != "" {
-			return r
-		}
-		ec.DataContentType = &v
-	case "dataschema":
-		u, r := parseURIRef(v)
-		if r != "" {
-			return r
-		}
-		ec.DataSchema = &types.URI{URL: *u}
-	case "time":
-		t, r := parseTime(v)
-		if r != "" {
-			return r
-		}
-		ec.Time = &types.Timestamp{Time: t}
-	default:
-		setExtension(ec, name, v)
+	case name == "datacontenttype":
+		return mediaTypeReason(v)
+	case name == "dataschema":
+		return uriRefReason(v)
+	case name == "time":
+		_, r := parseTime(v)
+		return r
 	}
 	return ""
 }

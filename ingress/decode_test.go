@@ -85,31 +85,6 @@ func TestDetectMode(t *testing.T) {
 	}
 }
 
-func TestIsJSON(t *testing.T) {
-	tests := []struct {
-		ct   string
-		want bool
-	}{
-		{"application/json", true},
-		{"text/json", true},
-		{"Application/JSON; charset=utf-8", true},
-		{"application/vnd.foo+json", true},
-		{"application/cloudevents+json", true},
-		{"text/plain", false},
-		{"application/jsonx", false},
-		{"application/+json", false},
-		{"json", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.ct, func(t *testing.T) {
-			if got := isJSON(tt.ct); got != tt.want {
-				t.Errorf("isJSON(%q) = %v, want %v", tt.ct, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestDecodeRaw(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/eventsidecar/eventsidecar/internal/clip"
 )
 
 // ErrUnsupportedMediaType is returned by DetectMode for a CloudEvents
@@ -54,11 +55,7 @@ const maxFieldLen = 64
 // fieldErr returns a *FieldError for a single event.
 func fieldErr(field, reason string) *FieldError {
 	if len(field) > maxFieldLen {
-		cut := maxFieldLen
-		for cut > 0 && !utf8.RuneStart(field[cut]) {
-			cut--
-		}
-		field = field[:cut] + "…"
+		field = clip.UTF8(field, maxFieldLen) + "…"
 	}
 	return &FieldError{Index: -1, Field: field, Reason: reason}
 }

@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -14,9 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
-	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -32,7 +29,6 @@ func (h *harness) serveGRPC() *grpc.ClientConn {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.grpcAddr = ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.api.ServeGRPC(ctx, ln) }()
@@ -243,103 +239,4 @@ func wantField(t *testing.T, st *status.Status, field string) {
 		}
 	}
 	t.Errorf("status %q details %v name no field %q", st.Message(), st.Details(), field)
-}
-
-func TestGRPCToken(t *testing.T) {
-	h := newStreamHarness(t, func(c *config.Config) { c.HTTP.APIToken = "s3cret" })
-	client := h.client
-	tests := []struct {
-		name string
-		md   []string
-		code codes.Code
-	}{
-		{"missing", nil, codes.Unauthenticated},
-		{"wrong", []string{"authorization", "Bearer nope"}, codes.Unauthenticated},
-		{"wrong scheme", []string{"authorization", "Basic s3cret"}, codes.Unauthenticated},
-		{"right", []string{"authorization", "Bearer s3cret"}, codes.OK},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := client.Publish(rpcCtx(t, tt.md...), &eventsidecarv1.PublishRequest{Topic: "a", Event: pbEvent(tt.name)})
-			wantCode(t, err, tt.code)
-			stream, err := client.Subscribe(rpcCtx(t, tt.md...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = stream.Send(&eventsidecarv1.SubscribeRequest{Request: &eventsidecarv1.SubscribeRequest_Start_{Start: start("nope", 0)}})
-			_, err = stream.Recv()
-			want := tt.code
-			if want == codes.OK {
-				want = codes.NotFound // past the token check
-			}
-			wantCode(t, err, want)
-		})
-	}
-	if n := h.stored(); n != 1 {
-		t.Errorf("stored = %d, want 1", n)
-	}
-	resp, err := grpc_health_v1.NewHealthClient(h.conn).Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{})
-	if err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
-		t.Errorf("health without token = %v, %v; want SERVING", resp, err)
-	}
-}
-
-func TestGRPCHealthAndReflection(t *testing.T) {
-	h := newHarness(t, nil)
-	conn := h.serveGRPC()
-	health := grpc_health_v1.NewHealthClient(conn)
-	for _, svc := range []string{"", "eventsidecar.v1.EventSidecar"} {
-		resp, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{Service: svc})
-		if err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
-			t.Errorf("Check(%q) = %v, %v; want SERVING", svc, resp, err)
-		}
-	}
-	_, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{Service: "nope"})
-	wantCode(t, err, codes.NotFound)
-	h.api.Stopping()
-	if resp, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{}); err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_NOT_SERVING {
-		t.Errorf("Check while stopping = %v, %v; want NOT_SERVING", resp, err)
-	}
-
-	if names := listServices(t, conn); !strings.Contains(names, "eventsidecar.v1.EventSidecar") || !strings.Contains(names, "grpc.health.v1.Health") {
-		t.Errorf("reflection lists %s", names)
-	}
-}
-
-// listServices asks server reflection for its services, space separated,
-// and checks that it serves the EventSidecar file with its imports.
-func listServices(t *testing.T, conn *grpc.ClientConn) string {
-	t.Helper()
-	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(rpcCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}
-	if err := stream.Send(req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := stream.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, s := range resp.GetListServicesResponse().GetService() {
-		names = append(names, s.GetName())
-	}
-	req = &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{
-		FileContainingSymbol: "eventsidecar.v1.EventSidecar"}}
-	if err := stream.Send(req); err != nil {
-		t.Fatal(err)
-	}
-	if resp, err = stream.Recv(); err != nil {
-		t.Fatal(err)
-	}
-	// The file comes with its imports, cloudevent.proto among them.
-	if files := resp.GetFileDescriptorResponse().GetFileDescriptorProto(); len(files) < 3 {
-		t.Errorf("reflection file of EventSidecar: %d files, error %v; want it with its imports", len(files), resp.GetErrorResponse())
-	}
-	if err := stream.CloseSend(); err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatal(err)
-	}
-	return strings.Join(names, " ")
 }

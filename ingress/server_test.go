@@ -16,18 +16,19 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/server"
 )
 
-// harness is an ingress server over a real embedded JetStream server.
+// harness is the publish path over a real embedded JetStream server,
+// served as the sidecar serves it.
 type harness struct {
 	t      *testing.T
 	cfg    config.Config
 	broker *broker.Client
 	log    *slog.Logger
-	api    *Server
-	srv    *httptest.Server
-	// grpcAddr is where serveGRPC serves.
-	grpcAddr string
+	// api is the server of package server over the publish path.
+	api *server.Server
+	srv *httptest.Server
 }
 
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
@@ -49,12 +50,15 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	return newHarnessOn(t, cfg, b, b, nil, nil, log)
 }
 
-func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, admin Mounter, sub Subscriber, log *slog.Logger) *harness {
+func newHarnessOn(t *testing.T, cfg config.Config, b *broker.Client, pub Publisher, admin server.Mounter, sub server.Subscriber, log *slog.Logger) *harness {
 	t.Helper()
-	api, err := New(cfg, pub, admin, sub, b.Ready, prometheus.NewRegistry(), log)
+	reg := prometheus.NewRegistry()
+	in, err := New(cfg, pub, reg)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
+	api := server.New(cfg.HTTP, server.Handlers{Publish: in, Admin: admin, RPC: in, Subscribe: sub, Decoder: in,
+		Ready: b.Ready, Rejected: in.Rejected}, reg, log)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, cfg: cfg, broker: b, log: log, api: api, srv: srv}
@@ -142,75 +146,4 @@ func wantStatus(t *testing.T, resp *http.Response, want int) {
 		body, _ := io.ReadAll(resp.Body)
 		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, want, body)
 	}
-}
-
-func TestHealthAndReady(t *testing.T) {
-	h := newHarness(t, nil)
-	wantStatus(t, h.get("/healthz"), http.StatusOK)
-	resp := h.get("/readyz")
-	wantStatus(t, resp, http.StatusOK)
-	if got := decodeJSON[map[string]any](t, resp); got["ready"] != true {
-		t.Errorf("readyz = %v, want ready true", got)
-	}
-	h.api.Stopping()
-	resp = h.get("/readyz")
-	wantStatus(t, resp, http.StatusServiceUnavailable)
-	if got := decodeJSON[map[string]any](t, resp); got["reason"] != "shutting down" {
-		t.Errorf("readyz while stopping = %v, want reason shutting down", got)
-	}
-}
-
-func TestReadyFalseWhenBrokerClosed(t *testing.T) {
-	h := newHarness(t, nil)
-	if err := h.broker.Close(); err != nil {
-		t.Fatal(err)
-	}
-	resp := h.get("/readyz")
-	wantStatus(t, resp, http.StatusServiceUnavailable)
-	if got := decodeJSON[map[string]any](t, resp); got["reason"] == "" || got["ready"] != false {
-		t.Errorf("readyz = %v, want ready false with a reason", got)
-	}
-}
-
-func TestUnknownPathAndMethodAreProblems(t *testing.T) {
-	h := newHarness(t, nil)
-	resp := h.get("/nope")
-	wantStatus(t, resp, http.StatusNotFound)
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type = %q", ct)
-	}
-	resp = h.get("/v1/publish/orders.created")
-	wantStatus(t, resp, http.StatusMethodNotAllowed)
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("405 Content-Type = %q", ct)
-	}
-}
-
-func TestToken(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.HTTP.APIToken = "s3cret" })
-	event := []string{"ce-specversion: 1.0", "ce-id: 1", "ce-source: /s", "ce-type: t"}
-	tests := []struct {
-		name  string
-		auth  []string
-		want  int
-		wantN uint64
-	}{
-		{"missing", nil, http.StatusUnauthorized, 0},
-		{"wrong", []string{"Authorization: Bearer nope"}, http.StatusUnauthorized, 0},
-		{"wrong scheme", []string{"Authorization: Basic s3cret"}, http.StatusUnauthorized, 0},
-		{"right", []string{"Authorization: Bearer s3cret"}, http.StatusOK, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := h.post("/v1/publish/a", "x", append(event, tt.auth...)...)
-			wantStatus(t, resp, tt.want)
-			if tt.want == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
-			if n := h.stored(); n != tt.wantN {
-				t.Errorf("stored = %d, want %d", n, tt.wantN)
-			}
-		})
-	}
-	wantStatus(t, h.get("/healthz"), http.StatusOK)
 }

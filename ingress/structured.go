@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/eventsidecar/eventsidecar/headers"
 )
 
 // requiredAttributes may not be JSON null.
@@ -304,7 +306,7 @@ func setData(ev *event.Event, members map[string]json.RawMessage) *FieldError {
 		ev.DataEncoded, ev.DataBase64 = b, true
 	case hasData:
 		ct := ev.DataContentType()
-		if ct == "" || isJSON(ct) {
+		if ct == "" || headers.IsJSON(ct) {
 			if !utf8.Valid(data) {
 				return fieldErr("data", "must be valid UTF-8")
 			}

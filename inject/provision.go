@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
 // The defaults of ProvisionOptions, which the manifests use.
@@ -223,7 +225,7 @@ func (p *Provisioned) Ready() error {
 // when ctx ends.
 func (p *Provisioned) Run(ctx context.Context) error {
 	wait, backoff := time.Duration(0), caRetryMin
-	for sleepCtx(ctx, wait) {
+	for pause.For(ctx, wait) {
 		err := p.check(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -236,18 +238,6 @@ func (p *Provisioned) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// sleepCtx waits d and reports whether ctx is still alive.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // check makes the caBundle right once and records the outcome.

@@ -19,6 +19,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/server"
 	"github.com/eventsidecar/eventsidecar/tracing"
 )
 
@@ -159,8 +160,7 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 	if err != nil {
 		return err
 	}
-	admin := egress.NewAdmin(subs, m.Config.HTTP.ReadTimeout, m.Log)
-	api, err := ingress.New(m.Config, b, admin, egress.NewSubscriber(subs), ready(b, subs), reg, m.Log)
+	srv, err := m.newServer(b, subs, reg)
 	if err != nil {
 		return err
 	}
@@ -172,20 +172,38 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 	}
 	m.Log.Info("http listening", "addr", lns.http.Addr().String(), "broker", brokerName(bc), "subscriptions", len(m.Config.Subscriptions))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return api.Serve(gctx, lns.http) })
+	g.Go(func() error { return srv.Serve(gctx, lns.http) })
 	if lns.grpc != nil {
-		g.Go(func() error { return api.ServeGRPC(gctx, lns.grpc) })
+		g.Go(func() error { return srv.ServeGRPC(gctx, lns.grpc) })
 	}
 	if lns.health != nil {
-		g.Go(func() error { return api.ServeHealth(gctx, lns.health) })
+		g.Go(func() error { return srv.ServeHealth(gctx, lns.health) })
 	}
 	g.Go(func() error { return subs.Run(gctx) })
 	return g.Wait()
 }
 
+// newServer is the API's server: the publish path over b, the admin API
+// and Subscribe over subs, its metrics on reg.
+func (m *Main) newServer(b *broker.Client, subs *egress.Manager, reg *prometheus.Registry) (*server.Server, error) {
+	api, err := ingress.New(m.Config, b, reg)
+	if err != nil {
+		return nil, err
+	}
+	return server.New(m.Config.HTTP, server.Handlers{
+		Publish:   api,
+		Admin:     egress.NewAdmin(subs, m.Config.HTTP.ReadTimeout, m.Log),
+		RPC:       api,
+		Subscribe: egress.NewSubscriber(subs),
+		Decoder:   api,
+		Ready:     ready(b, subs),
+		Rejected:  api.Rejected,
+	}, reg, m.Log), nil
+}
+
 // ready is the sidecar's readiness: the broker's (connected, everything
 // in place), then the subscriptions'.
-func ready(b *broker.Client, subs *egress.Manager) ingress.ReadyFunc {
+func ready(b *broker.Client, subs *egress.Manager) server.ReadyFunc {
 	return func(ctx context.Context) error {
 		if err := b.Ready(ctx); err != nil {
 			return err

@@ -22,6 +22,7 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
+	"github.com/eventsidecar/eventsidecar/server"
 )
 
 func TestParseDLQ(t *testing.T) {
@@ -128,11 +129,13 @@ func startAdmin(t *testing.T) string {
 	sub := config.DefaultSubscription()
 	sub.Name, sub.Topic, sub.Endpoint = "orders", "orders.>", "http://127.0.0.1:8080/events"
 	storeDeadLetters(t, b, sub, "a", "b")
-	api, err := ingress.New(cfg, b, egress.NewAdmin(dlqSubs{b: b, sub: sub}, cfg.HTTP.ReadTimeout, log), nil, b.Ready, prometheus.NewRegistry(), log)
+	reg := prometheus.NewRegistry()
+	api, err := ingress.New(cfg, b, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler())
+	admin := egress.NewAdmin(dlqSubs{b: b, sub: sub}, cfg.HTTP.ReadTimeout, log)
+	srv := httptest.NewServer(server.New(cfg.HTTP, server.Handlers{Publish: api, Admin: admin, Ready: b.Ready, Rejected: api.Rejected}, reg, log).Handler())
 	t.Cleanup(srv.Close)
 	path := filepath.Join(t.TempDir(), "sidecar.yaml")
 	yaml := fmt.Sprintf("http:\n  listen: %s\n  api_token: tok\n", strings.TrimPrefix(srv.URL, "http://"))

@@ -1,0 +1,9 @@
+// Package server is the sidecar's listeners' servers: the HTTP router with
+// /healthz, /readyz and /metrics, the 431 answer to oversized headers, the
+// API token on /v1 and on gRPC, and the 404 and 405 problem answers; the
+// gRPC server with its health service, reflection and limits; the
+// health-only listener; and the graceful shutdown every listener shares.
+// It mounts what the publish side (ingress) and the delivery side (egress)
+// serve through small interfaces of its own, so that neither of them
+// knows the other or the server. Errors answer through package problem.
+package server
