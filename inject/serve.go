@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/graceful"
 )
 
 // Bounds of the server. The API server gives a webhook at most 30 seconds.
@@ -52,24 +54,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("inject: Server needs a Handler and GetCertificate")
 	}
 	srv := s.httpServer()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("inject: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
 	timeout := s.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = defaultShutdownTimeout
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("inject: shut down: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("inject: serve %s: %w", ln.Addr(), err)
+	serveTLS := func(ln net.Listener) error { return srv.ServeTLS(ln, "", "") }
+	if err := graceful.Serve(ctx, ln, timeout, serveTLS, srv.Shutdown); err != nil {
+		return fmt.Errorf("inject: %w", err)
 	}
 	return nil
 }

@@ -224,7 +224,7 @@ func TestShutdownTimeoutIsAnError(t *testing.T) {
 		}
 	}()
 	<-pub.arrived
-	if err := stop(); err == nil || !strings.Contains(err.Error(), "shut down http") {
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "http: shut down") {
 		t.Errorf("Serve with a request outlasting http.shutdown_timeout = %v, want a shut-down error", err)
 	}
 }
@@ -241,7 +241,7 @@ func TestServeFailsOnAClosedListener(t *testing.T) {
 			}
 			ln.Close()
 			err = serveOn(context.Background(), ln)
-			if err == nil || !strings.Contains(err.Error(), "server: serve "+name) {
+			if err == nil || !strings.Contains(err.Error(), "server: "+name+": serve") {
 				t.Errorf("serve on a closed listener = %v, want an error naming %s", err, name)
 			}
 		})

@@ -2,12 +2,13 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/graceful"
 )
 
 // hardHeaderBytes is net/http's MaxHeaderBytes: beyond it (plus 4 KiB
@@ -47,28 +48,16 @@ func (s *Server) serveHTTP(ctx context.Context, name string, ln net.Listener, h 
 	return s.serve(ctx, name, ln, srv.Serve, srv.Shutdown)
 }
 
-// serve is every listener's serve-then-shutdown: it runs run(ln) until ctx
-// ends, then marks the server not ready and calls shutdown with a context
-// that ends after http.shutdown_timeout, for shutdown to stop gracefully
-// within it. It returns nil once run has returned nil or
-// http.ErrServerClosed after shutdown, else why serving or shutting down
-// failed.
+// serve is every listener's serve-then-shutdown (graceful.Serve): it runs
+// run(ln) until ctx ends, then marks the server not ready and calls
+// shutdown, which has http.shutdown_timeout to stop gracefully.
 func (s *Server) serve(ctx context.Context, name string, ln net.Listener, run func(net.Listener) error, shutdown func(context.Context) error) error {
-	errc := make(chan error, 1)
-	go func() { errc <- run(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("server: serve %s %s: %w", name, ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	s.Stopping()
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := shutdown(sctx); err != nil {
-		return fmt.Errorf("server: shut down %s: %w", name, err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("server: serve %s %s: %w", name, ln.Addr(), err)
+	err := graceful.Serve(ctx, ln, s.cfg.ShutdownTimeout, run, func(ctx context.Context) error {
+		s.Stopping()
+		return shutdown(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("server: %s: %w", name, err)
 	}
 	return nil
 }

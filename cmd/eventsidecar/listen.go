@@ -25,6 +25,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/internal/graceful"
 )
 
 // maxDeliveryBytes bounds the body of one delivery the listener reads.
@@ -82,23 +83,10 @@ func serveListener(ctx context.Context, stop context.CancelFunc, ln net.Listener
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	stop()
-	sctx, cancel := context.WithTimeout(context.Background(), listenShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	}
-	return nil
+	return graceful.Serve(ctx, ln, listenShutdownTimeout, srv.Serve, func(ctx context.Context) error {
+		stop()
+		return srv.Shutdown(ctx)
+	})
 }
 
 // listener prints each delivery it receives to out, one at a time.
