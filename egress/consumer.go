@@ -69,9 +69,10 @@ func consumerConfig(b *broker.Client, sub config.Subscription, idle time.Duratio
 // orderedGroup is the priority group ordered subscriptions pull in.
 const orderedGroup = "ordered"
 
-// pullOptions are the options a dispatcher pulls sub's events with.
-func pullOptions(sub config.Subscription) []jetstream.PullMessagesOpt {
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(sub.MaxInFlight)}
+// pullOptions are the options a dispatcher of window deliveries at once
+// pulls sub's events with.
+func pullOptions(sub config.Subscription, window int) []jetstream.PullMessagesOpt {
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(window)}
 	if sub.OrderedByKey {
 		opts = append(opts, jetstream.PullPriorityGroup(orderedGroup))
 	}

@@ -34,7 +34,8 @@ type item struct {
 // one deliverer: its webhook, or one of the app's streams.
 type dispatcher struct {
 	s              *subscription
-	sub            config.Subscription // s.sub, with this dispatcher's max_in_flight
+	sub            config.Subscription // s.sub
+	window         int                 // the most deliveries at once: max_in_flight, or a stream's window
 	b              *broker.Client
 	cons           jetstream.Consumer
 	del            deliverer
@@ -64,9 +65,8 @@ type dispatcher struct {
 func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *broker.Client, del deliverer,
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
 	sub := s.sub
-	sub.MaxInFlight = window
 	d := &dispatcher{
-		s: s, sub: sub, b: b, cons: cons, del: del, seen: seen, m: m,
+		s: s, sub: sub, window: window, b: b, cons: cons, del: del, seen: seen, m: m,
 		log:            log.With("subscription", sub.Name),
 		slots:          make(chan struct{}, window),
 		reservedPrefix: b.Subject("_"),

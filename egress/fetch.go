@@ -23,7 +23,7 @@ type iterator struct {
 
 // consume opens a pull iterator on the consumer, drained when stop ends.
 func (d *dispatcher) consume(stop context.Context) (*iterator, error) {
-	opts := append(pullOptions(d.sub), jetstream.PullHeartbeat(d.watch.heartbeat), jetstream.PullExpiry(pullExpiry))
+	opts := append(pullOptions(d.sub, d.window), jetstream.PullHeartbeat(d.watch.heartbeat), jetstream.PullExpiry(pullExpiry))
 	it, err := d.cons.Messages(opts...)
 	if err != nil {
 		return nil, err

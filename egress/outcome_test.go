@@ -256,3 +256,23 @@ func TestReasonHidesURL(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroKindIsNoOutcome: the zero Kind is no outcome, never "delivered",
+// and a stream's answer without a kind retries (nothing acked, nothing
+// dead-lettered).
+func TestZeroKindIsNoOutcome(t *testing.T) {
+	var o Outcome
+	if o.Kind == Delivered || o.Kind == Retry || o.Kind == Dead {
+		t.Fatalf("the zero Outcome's Kind is %v, want none of Delivered, Retry, Dead", o.Kind)
+	}
+	if got := o.Kind.String(); got != "none" {
+		t.Errorf("Kind(0).String() = %q, want none", got)
+	}
+	st := &Stream{s: &subscription{sub: config.DefaultSubscription()}}
+	if got := st.outcome(1, Answer{}); got.Kind != Retry {
+		t.Errorf("a stream answer without a kind gives %v, want retry", got.Kind)
+	}
+	if got := st.outcome(1, Answer{Kind: Dead, Reason: "bad"}); got.Kind != Dead || got.Reason != "rejected: bad" {
+		t.Errorf("a reject gives %v %q, want dead_letter \"rejected: bad\"", got.Kind, got.Reason)
+	}
+}

@@ -55,7 +55,8 @@ type Outbound struct {
 
 // Answer is the app's answer to a delivery.
 type Answer struct {
-	// Kind is Delivered (ack), Retry or Dead (reject).
+	// Kind is Delivered (ack), Retry or Dead (reject); any other (the zero
+	// Kind) is taken as Retry, so a malformed answer loses nothing.
 	Kind Kind
 	// Delay is, for Retry, the wait before the next attempt; 0 takes the
 	// subscription's backoff. It is capped at max_backoff.
@@ -152,13 +153,11 @@ func validSpec(spec StreamSpec) error {
 	return fmt.Errorf("egress: stream: %w", &config.ValidationError{Problems: problems})
 }
 
-// Subscription returns the stream's subscription; its MaxInFlight is the
-// stream's window.
-func (st *Stream) Subscription() config.Subscription {
-	sub := st.s.sub
-	sub.MaxInFlight = st.window
-	return sub
-}
+// Name is the name of the stream's subscription.
+func (st *Stream) Name() string { return st.s.sub.Name }
+
+// Window is the most deliveries the stream holds unanswered at once.
+func (st *Stream) Window() int { return st.window }
 
 // Run delivers the subscription's events to the stream until ctx ends or
 // the stream is aborted (ErrSlowReader), then ends the stream: its
@@ -239,18 +238,18 @@ func (st *Stream) outcome(attempt int, a Answer) Outcome {
 	switch a.Kind {
 	case Delivered:
 		return Outcome{Kind: Delivered, Reason: "acknowledged"}
-	case Retry:
-		delay := a.Delay
-		if delay <= 0 {
-			delay = Backoff(attempt, r, nil)
-		}
-		return Outcome{Kind: Retry, Delay: min(delay, r.MaxBackoff), Reason: "retry requested"}
-	default:
+	case Dead:
 		reason := "rejected"
 		if a.Reason != "" {
 			reason += ": " + a.Reason
 		}
 		return Outcome{Kind: Dead, Reason: reason}
+	default:
+		delay := a.Delay
+		if delay <= 0 {
+			delay = Backoff(attempt, r, nil)
+		}
+		return Outcome{Kind: Retry, Delay: min(delay, r.MaxBackoff), Reason: "retry requested"}
 	}
 }
 

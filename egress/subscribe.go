@@ -68,15 +68,14 @@ func (s *Subscriber) Subscribe(stream subscribeStream) error {
 		return problem.GRPCStatus(streamProblem(err))
 	}
 	defer st.Close()
-	sub := st.Subscription()
 	started := &eventsidecarv1.SubscribeResponse{Response: &eventsidecarv1.SubscribeResponse_Started_{Started: &eventsidecarv1.SubscribeResponse_Started{
-		Subscription: sub.Name, MaxInFlight: uint32(sub.MaxInFlight)}}}
+		Subscription: st.Name(), MaxInFlight: uint32(st.Window())}}}
 	if err := stream.Send(started); err != nil {
 		return err
 	}
-	s.m.log.Info("stream opened", "subscription", sub.Name, "max_in_flight", sub.MaxInFlight)
+	s.m.log.Info("stream opened", "subscription", st.Name(), "max_in_flight", st.Window())
 	result := serve(ctx, st, stream)
-	s.m.log.Info("stream closed", "subscription", sub.Name, "status", status.Code(result).String())
+	s.m.log.Info("stream closed", "subscription", st.Name(), "status", status.Code(result).String())
 	return result
 }
 

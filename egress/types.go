@@ -13,8 +13,10 @@ type Kind int
 
 // The outcomes of a delivery attempt (contract §5).
 const (
-	// Delivered: the app answered 2xx; acknowledge to the broker.
-	Delivered Kind = iota
+	// Delivered: the app answered 2xx; acknowledge to the broker. Kinds
+	// start at 1, so that the zero Kind (and Outcome) means no outcome,
+	// never "delivered".
+	Delivered Kind = iota + 1
 	// Retry: try again after Outcome.Delay.
 	Retry
 	// Dead: dead-letter the event, then acknowledge it.
@@ -28,8 +30,10 @@ func (k Kind) String() string {
 		return "delivered"
 	case Retry:
 		return "retry"
-	default:
+	case Dead:
 		return "dead_letter"
+	default:
+		return "none"
 	}
 }
 
