@@ -15,6 +15,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -49,6 +50,7 @@ func TestManifests(t *testing.T) {
 	applyNamespaces(t, c, dir)
 	kubectl(t, c, "apply", "-k", dir, "--dry-run=server", "--validate=strict")
 	kubectl(t, c, "apply", "-k", dir, "--validate=strict")
+	t.Cleanup(func() { removeInjectorState(t, c) })
 
 	addr := freeAddr(t)
 	repointWebhooks(t, c, injectorURL(addr))
@@ -329,5 +331,20 @@ func checkSameCertificate(t *testing.T, first, second *x509.Certificate) {
 	t.Helper()
 	if !bytes.Equal(first.Raw, second.Raw) {
 		t.Errorf("the second injector serves another certificate (serial %s, want %s)", second.SerialNumber, first.SerialNumber)
+	}
+}
+
+// removeInjectorState deletes what TestManifests leaves that would change
+// other tests or a second run in the same cluster: the manifests'
+// webhook configuration, which matches every namespace but two and points
+// at an injector that is gone, and the Secret the injector provisioned.
+func removeInjectorState(t *testing.T, c *cluster) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, injectorName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete MutatingWebhookConfiguration %s: %v", injectorName, err)
+	}
+	if err := c.client.CoreV1().Secrets(injectorNamespace).Delete(ctx, injectorSecret, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("delete Secret %s: %v", injectorSecret, err)
 	}
 }
