@@ -27,6 +27,15 @@ type env struct {
 	cfg  config.Broker
 	b    *broker.Client
 	seen *dedup.Delivered
+
+	mu     sync.Mutex
+	stored []storedEvent // what publish stored, in order
+}
+
+// storedEvent is where publish stored an event.
+type storedEvent struct {
+	subject string
+	seq     uint64
 }
 
 func newEnv(t *testing.T) *env {
@@ -92,16 +101,37 @@ func (e *env) publish(topic string, evs ...*event.Event) {
 		if r.Err != nil {
 			e.t.Fatalf("publish %d: %v", i, r.Err)
 		}
+		e.mu.Lock()
+		e.stored = append(e.stored, storedEvent{subject: e.b.Subject(topic), seq: r.Sequence})
+		e.mu.Unlock()
 	}
 }
 
+// lastStored is the stream sequence of the last event publish stored on a
+// subject matching one of filters; 0 when there is none.
+func (e *env) lastStored(filters []string) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var last uint64
+	for _, ev := range e.stored {
+		for _, f := range filters {
+			if config.MatchPattern(f, ev.subject) {
+				last = max(last, ev.seq)
+			}
+		}
+	}
+	return last
+}
+
 // settled waits until the subscription's consumer holds nothing pending or
-// unacknowledged.
+// unacknowledged and has handed out every event publish stored for it: the
+// broker counts a new event as pending only a moment after storing it, so
+// "nothing pending" alone can come before the event is seen.
 func (e *env) settled(name string) {
 	e.t.Helper()
 	poll.Until(e.t, 20*time.Second, "consumer "+name+" settles", func() bool {
 		info := e.consumer(name)
-		return info.NumPending == 0 && info.NumAckPending == 0
+		return info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream >= e.lastStored(info.Config.FilterSubjects)
 	})
 }
 
