@@ -64,6 +64,23 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
+// Limits are the bounds of one publish, over HTTP and gRPC alike. They are
+// set by the keys http.max_event_bytes and http.max_batch_events, which
+// name them in every error; see Config.Limits.
+type Limits struct {
+	// MaxEventBytes bounds one event, in bytes: the body of a single-event
+	// HTTP request, every event once decoded (a batch's entries included)
+	// and every protobuf CloudEvent over gRPC.
+	MaxEventBytes int64
+	// MaxBatchEvents bounds the number of events in one batch.
+	MaxBatchEvents int
+}
+
+// Limits returns the bounds of one publish, from c.HTTP.
+func (c Config) Limits() Limits {
+	return Limits{MaxEventBytes: c.HTTP.MaxEventBytes, MaxBatchEvents: c.HTTP.MaxBatchEvents}
+}
+
 // GRPC configures the gRPC API.
 type GRPC struct {
 	// Listen is the address of the gRPC API; "" disables it.

@@ -90,15 +90,15 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 	if mode == ModeBatch && len(pbs) == 0 {
 		return nil, problem.New(problem.CodeInvalid, "events: the batch is empty")
 	}
-	if mode == ModeBatch && len(pbs) > s.cfg.HTTP.MaxBatchEvents {
-		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+	if mode == ModeBatch && len(pbs) > s.limits.MaxBatchEvents {
+		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.limits.MaxBatchEvents))
 	}
 	events := make([]event.Event, len(pbs))
 	var items []problem.ItemError
 	tooLarge := false
 	for i, p := range pbs {
-		if n := int64(proto.Size(p)); n > s.cfg.HTTP.MaxEventBytes {
-			items = append(items, problem.ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.cfg.HTTP.MaxEventBytes)})
+		if n := int64(proto.Size(p)); n > s.limits.MaxEventBytes {
+			items = append(items, problem.ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.limits.MaxEventBytes)})
 			tooLarge = true
 			continue
 		}

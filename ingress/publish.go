@@ -141,7 +141,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, hold *hold) (Inp
 	if in.Key, err = idempotencyKey(r.Header, in.Mode); err != nil {
 		return in, err
 	}
-	limit := s.cfg.HTTP.MaxEventBytes
+	limit := s.limits.MaxEventBytes
 	if in.Mode == ModeBatch {
 		limit = s.cfg.HTTP.MaxBatchBytes
 	}
@@ -203,9 +203,9 @@ func (s *Server) decodeEvents(h http.Header, mode Mode, body []byte) ([]event.Ev
 	)
 	switch mode {
 	case ModeBatch:
-		events, err := DecodeBatch(body, s.cfg.HTTP.MaxBatchEvents)
+		events, err := DecodeBatch(body, s.limits.MaxBatchEvents)
 		if errors.Is(err, ErrTooManyEvents) {
-			return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.cfg.HTTP.MaxBatchEvents))
+			return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.limits.MaxBatchEvents))
 		}
 		return events, invalid(err)
 	case ModeStructured:
@@ -254,8 +254,8 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([
 			ev.SetTime(now)
 		}
 		err := Validate(ev)
-		if err == nil && eventSize(ev) > s.cfg.HTTP.MaxEventBytes {
-			err, tooLarge = fmt.Errorf("event: more than http.max_event_bytes (%d)", s.cfg.HTTP.MaxEventBytes), true
+		if err == nil && eventSize(ev) > s.limits.MaxEventBytes {
+			err, tooLarge = fmt.Errorf("event: more than http.max_event_bytes (%d)", s.limits.MaxEventBytes), true
 		}
 		if err != nil {
 			items = append(items, problem.ItemError{Index: i, Detail: err.Error()})

@@ -24,19 +24,21 @@ type Publisher interface {
 // it is safe for concurrent use.
 type Server struct {
 	cfg     config.Config
+	limits  config.Limits
 	pub     Publisher
 	metrics *metrics
 	// bodies is the budget of request bytes held by publishes in progress.
 	bodies *semaphore.Weighted
 }
 
-// New returns the publish path over pub. Its metrics are registered on reg.
+// New returns the publish path over pub, bounded by cfg.Limits() over HTTP
+// and gRPC alike. Its metrics are registered on reg.
 func New(cfg config.Config, pub Publisher, reg prometheus.Registerer) (*Server, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, pub: pub, metrics: m, bodies: semaphore.NewWeighted(cfg.HTTP.MaxInFlightBytes)}, nil
+	return &Server{cfg: cfg, limits: cfg.Limits(), pub: pub, metrics: m, bodies: semaphore.NewWeighted(cfg.HTTP.MaxInFlightBytes)}, nil
 }
 
 // Routes adds the publish route, POST /publish/{topic}, to r.

@@ -1,5 +1,5 @@
 // Command eventsidecar-bench measures the sidecar's publish and delivery
-// paths on this machine (see package bench) and prints Markdown tables;
+// paths on this machine (see package internal/bench) and prints Markdown tables;
 // --json also writes a short JSON summary, --only runs one path's
 // scenarios, --tracing-overhead adds the comparison of no tracing, tracing
 // off and tracing on (--only tracing runs it alone). It exits 1 when any request or delivery failed or an event was
@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/eventsidecar/eventsidecar/bench"
+	"github.com/eventsidecar/eventsidecar/internal/bench"
 )
 
 func main() {

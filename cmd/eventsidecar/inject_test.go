@@ -25,6 +25,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/eventsidecar/eventsidecar/internal/syncbuf"
 )
 
 // writeTestCert writes a serving certificate for 127.0.0.1, signed by a
@@ -75,7 +77,7 @@ func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, roots *x
 
 // listeningAddr polls the JSON log for the "listening" line and returns
 // its addr; it fails if the command ends first.
-func listeningAddr(t *testing.T, log *syncBuffer, exited <-chan int) string {
+func listeningAddr(t *testing.T, log *syncbuf.Buffer, exited <-chan int) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -127,7 +129,7 @@ func podReviewBody(t *testing.T) []byte {
 // AdmissionReview over TLS and stops it with SIGTERM.
 func TestInjectServes(t *testing.T) {
 	certFile, keyFile, roots := writeTestCert(t, t.TempDir())
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run([]string{"inject", "--listen", "127.0.0.1:0", "--tls-cert-file", certFile, "--tls-key-file", keyFile,

@@ -2,20 +2,19 @@
 // JetStream (the embedded server when no broker is configured) and delivers
 // subscribed events; `publish` sends one event through a running sidecar;
 // `dlq` lists, replays and purges dead letters through its admin API;
-// `listen` is a debug webhook receiver; `version` prints the build. This
-// package only parses flags, wires the packages and handles signals.
+// `listen` is a debug webhook receiver (package internal/listen);
+// `version` prints the build. This package only parses flags, loads the
+// configuration, sets up logging and handles signals; package
+// internal/daemon wires the sidecar.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -83,39 +82,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // errUsage marks a command line the flag package already explained.
 var errUsage = errors.New("usage")
-
-func runDaemon(args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML configuration file (default: built-in defaults, embedded broker)")
-	var o Overrides
-	fs.StringVar(&o.LogLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
-	fs.StringVar(&o.HealthListen, "health-listen", "", "serve /healthz and /readyz also on this address, e.g. 0.0.0.0:3609 (overrides http.health_listen)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	m, err := NewMain(*configPath, o, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go handleSignals(cancel, m)
-	return m.Run(ctx)
-}
-
-// handleSignals starts a graceful shutdown on the first SIGINT/SIGTERM and
-// exits at once on the second.
-func handleSignals(shutdown context.CancelFunc, m *Main) {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-sigs
-	m.Log.Info("shutting down", "signal", sig.String())
-	shutdown()
-	sig = <-sigs
-	m.Log.Warn("second signal: exiting at once", "signal", sig.String())
-	os.Exit(130)
-}
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {

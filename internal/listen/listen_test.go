@@ -1,4 +1,4 @@
-package main
+package listen
 
 import (
 	"bytes"
@@ -11,30 +11,14 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/eventsidecar/eventsidecar/internal/poll"
+	"github.com/eventsidecar/eventsidecar/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the handler and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	testSecret  = "whsec_" + base64.StdEncoding.EncodeToString([]byte("the listener test secret, 32 b.."))
@@ -84,12 +68,12 @@ func sign(t *testing.T, h http.Header, body []byte, secret string) {
 	h.Set(standardwebhooks.HeaderWebhookSignature, sig)
 }
 
-// deliver posts body with h to a fresh listener and returns the answer's
-// status and what the listener printed.
+// deliver posts body with h to a fresh receiver and returns the answer's
+// status and what the receiver printed.
 func deliver(t *testing.T, secret string, status int, asJSON bool, method string, h http.Header, body []byte) (int, string) {
 	t.Helper()
-	var out syncBuffer
-	l, err := newListener(&out, secret, status, asJSON)
+	var out syncbuf.Buffer
+	l, err := NewHandler(&out, Config{Secret: secret, Status: status, JSON: asJSON})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +98,7 @@ func TestListenText(t *testing.T) {
 	tests := []struct {
 		name     string
 		delivery func() (http.Header, []byte)
-		secret   string // the listener's
+		secret   string // the receiver's
 		signWith string // the sender's; "" unsigned
 		status   int
 		want     int
@@ -249,8 +233,8 @@ func TestListenRefuses(t *testing.T) {
 }
 
 func TestListenCountsDeliveries(t *testing.T) {
-	var out syncBuffer
-	l, err := newListener(&out, "", 204, false)
+	var out syncbuf.Buffer
+	l, err := NewHandler(&out, Config{Status: 204})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,47 +261,109 @@ func TestListenCountsDeliveries(t *testing.T) {
 }
 
 func TestListenBadSecret(t *testing.T) {
-	if _, err := newListener(&syncBuffer{}, "whsec_not base64!", 200, false); err == nil {
-		t.Error("newListener accepted a secret that is not base64")
+	if _, err := NewHandler(&syncbuf.Buffer{}, Config{Secret: "whsec_not base64!", Status: 200}); err == nil {
+		t.Error("NewHandler accepted a secret that is not base64")
 	}
 }
 
-func TestServeListenerShutsDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := newListener(&syncBuffer{}, "", 200, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	errc := make(chan error, 1)
-	go func() { errc <- serveListener(ctx, func() { close(stopped) }, ln, l) }()
+// postBinary posts binaryDelivery to addr and returns the answer's status.
+func postBinary(t *testing.T, addr string) int {
+	t.Helper()
 	h, body := binaryDelivery()
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", bytes.NewReader(body))
 	req.Header = h
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	cancel()
+	return resp.StatusCode
+}
+
+// checkStopped waits for errc, what the function named what returned once
+// its context ended, and checks that it stopped gracefully, having closed
+// stopped.
+func checkStopped(t *testing.T, what string, errc <-chan error, stopped <-chan struct{}) {
+	t.Helper()
 	select {
 	case err := <-errc:
 		if err != nil {
-			t.Errorf("serveListener = %v, want nil after a graceful stop", err)
+			t.Errorf("%s = %v, want nil after a graceful stop", what, err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("serveListener did not return after its context ended")
+		t.Fatalf("%s did not return after its context ended", what)
 	}
 	select {
 	case <-stopped:
 	default:
-		t.Error("serveListener did not call stop")
+		t.Errorf("%s did not call stop", what)
 	}
+}
+
+func TestServeShutsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewHandler(&syncbuf.Buffer{}, Config{Status: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ctx, func() { close(stopped) }, ln, l) }()
+	postBinary(t, ln.Addr().String())
+	cancel()
+	checkStopped(t, "serve", errc, stopped)
 	if _, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil || errors.Is(err, context.Canceled) {
 		t.Errorf("GET after shutdown: err = %v, want a connection error", err)
+	}
+}
+
+func TestRun(t *testing.T) {
+	var out, log syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	errc := make(chan error, 1)
+	c := Config{Addr: "127.0.0.1:0", Status: 202}
+	go func() { errc <- Run(ctx, func() { close(stopped) }, c, &out, &log) }()
+	const announce = "eventsidecar listen: receiving deliveries on http://"
+	var addr string
+	poll.Until(t, 10*time.Second, "Run says where it listens", func() bool {
+		_, rest, ok := strings.Cut(log.String(), announce)
+		addr, _, _ = strings.Cut(rest, "/\n")
+		return ok && strings.HasSuffix(rest, "/\n")
+	})
+	if got := postBinary(t, addr); got != 202 || !strings.Contains(out.String(), "id: evt-1\n") {
+		t.Errorf("status %d, output %q; want 202 and the delivery printed", got, out.String())
+	}
+	cancel()
+	checkStopped(t, "Run", errc, stopped)
+}
+
+func TestRunRefuses(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"bad secret", Config{Addr: "127.0.0.1:0", Secret: "whsec_not base64!"}, "--secret: "},
+		{"busy address", Config{Addr: busy.Addr().String()}, "listen " + busy.Addr().String() + ": "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log syncbuf.Buffer
+			err := Run(context.Background(), func() {}, tt.c, &syncbuf.Buffer{}, &log)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || log.String() != "" {
+				t.Errorf("Run = %v, log %q; want an error starting %q and nothing logged", err, log.String(), tt.want)
+			}
+		})
 	}
 }
