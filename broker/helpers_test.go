@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // testConfig is an embedded, in-process broker with its store in a fresh
@@ -111,7 +111,7 @@ func messages(t *testing.T, n int) []Message {
 // string form.
 func attributes(ev *event.Event) []string {
 	var out []string
-	headers.Each(ev, func(name, value string) { out = append(out, name+"="+value) })
+	wire.EachAttribute(ev, func(name, value string) { out = append(out, name+"="+value) })
 	return out
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // ErrOverloaded is wrapped by a Receipt's Err when too many events are
@@ -175,8 +175,8 @@ func (c *Client) readOriginal(ctx context.Context, r *Receipt) {
 		return
 	}
 	r.Fingerprint = m.Header.Get(FingerprintHeader)
-	r.ID, _ = headers.Decode(m.Header.Get(headers.Prefix + "id"))
-	r.Source, _ = headers.Decode(m.Header.Get(headers.Prefix + "source"))
+	r.ID, _ = wire.DecodeHeader(m.Header.Get(wire.HeaderPrefix + "id"))
+	r.Source, _ = wire.DecodeHeader(m.Header.Get(wire.HeaderPrefix + "source"))
 }
 
 // eventsStream is the events stream: as last put in place, or looked up

@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // publishOne publishes one message and fails the test unless it is stored.
@@ -54,8 +56,8 @@ func TestPublishReadBack(t *testing.T) {
 		name string
 		read func(*nats.Msg) (*event.Event, error)
 	}{
-		{"Decode", func(m *nats.Msg) (*event.Event, error) {
-			got, err := Decode(m)
+		{"DecodeNATS", func(m *nats.Msg) (*event.Event, error) {
+			got, err := wire.DecodeNATS(m.Header, m.Data)
 			return &got, err
 		}},
 		{"sdk-go nats_jetstream", func(m *nats.Msg) (*event.Event, error) {
@@ -93,9 +95,9 @@ func TestPublishPercentEncodingVector(t *testing.T) {
 			t.Errorf("stored %s = %q, want %q", name, got, euroEncoded)
 		}
 	}
-	got, err := Decode(&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+	got, err := wire.DecodeNATS(raw.Header, raw.Data)
 	if err != nil {
-		t.Fatalf("Decode: %v", err)
+		t.Fatalf("DecodeNATS: %v", err)
 	}
 	if got.Subject() != euroPlain || got.Extensions()["greeting"] != euroPlain {
 		t.Errorf("decoded subject %q greeting %v, want %q", got.Subject(), got.Extensions()["greeting"], euroPlain)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // MaxKeyLen bounds an Idempotency-Key header value, in bytes.
@@ -92,7 +92,7 @@ func MsgID(topic, key string, ev *event.Event) string {
 // the client sent and a retry of the same request matches.
 func Fingerprint(ev *event.Event) string {
 	h := sha256.New()
-	headers.Each(ev, func(name, value string) { write(h, name, value) })
+	wire.EachAttribute(ev, func(name, value string) { write(h, name, value) })
 	write(h, "data")
 	h.Write(ev.Data())
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))

@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // maxAdminBody bounds the body of an admin request.
@@ -228,7 +229,7 @@ func newDeadLetter(d DeadLetter) deadLetter {
 	original := Original(d.Event)
 	return deadLetter{
 		Sequence:     d.Sequence,
-		Event:        json.RawMessage(StructuredJSON(&original)),
+		Event:        json.RawMessage(wire.EncodeStructured(&original)),
 		Reason:       extString(ev, ExtDLQReason),
 		Status:       extInt(ev, ExtDLQStatus),
 		Body:         extString(ev, ExtDLQBody),

@@ -15,12 +15,12 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/go-chi/chi/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // testSubs serves fixed stats and the real dead-letter store of its
@@ -233,7 +233,7 @@ func (h *adminHarness) replayed(name string) []string {
 		if err != nil {
 			h.t.Fatalf("GetMsg(%d): %v", seq, err)
 		}
-		ev, err := broker.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+		ev, err := wire.DecodeNATS(m.Header, m.Data)
 		if err != nil {
 			h.t.Fatalf("decode replayed %d: %v", m.Sequence, err)
 		}

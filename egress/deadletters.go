@@ -8,12 +8,12 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 const (
@@ -50,7 +50,7 @@ type DeadLetter struct {
 	// Sequence is its stream sequence.
 	Sequence uint64
 	// Event is the dead-lettered event, dlq* extensions included (decoded
-	// with broker.Decode).
+	// with wire.DecodeNATS).
 	Event event.Event
 	// trace is the stored traceparent and tracestate, carried into a replay.
 	trace [2]string
@@ -158,7 +158,7 @@ func (d *DeadLetters) walk(ctx context.Context, fn func(jetstream.Stream, DeadLe
 // deadLetter decodes m; ok is false when it is not a valid CloudEvent or
 // not a dead letter of this subscription.
 func (d *DeadLetters) deadLetter(m *jetstream.RawStreamMsg) (dl DeadLetter, ok bool) {
-	ev, err := broker.Decode(&nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data})
+	ev, err := wire.DecodeNATS(m.Header, m.Data)
 	if err != nil {
 		return DeadLetter{}, false
 	}

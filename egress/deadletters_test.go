@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/egress"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // dlBroker opens an embedded, in-process broker in a fresh directory and
@@ -117,10 +117,6 @@ func dlStored(t *testing.T, b *broker.Client, topic string) []*jetstream.RawStre
 		out = append(out, m)
 		seq = m.Sequence
 	}
-}
-
-func dlNatsMsg(m *jetstream.RawStreamMsg) *nats.Msg {
-	return &nats.Msg{Subject: m.Subject, Header: m.Header, Data: m.Data}
 }
 
 func dlList(t *testing.T, d *egress.DeadLetters, limit int) []egress.DeadLetter {
@@ -246,7 +242,7 @@ func checkReplayed(t *testing.T, b *broker.Client, name string, ids ...string) {
 	msgs := dlStored(t, b, egress.ReplayTopic(name))
 	got := make([]string, len(msgs))
 	for i, m := range msgs {
-		ev, err := broker.Decode(dlNatsMsg(m))
+		ev, err := wire.DecodeNATS(m.Header, m.Data)
 		if err != nil {
 			t.Fatalf("decode replayed event: %v", err)
 		}

@@ -11,13 +11,13 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/internal/pause"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // item is one event being delivered.
@@ -204,7 +204,7 @@ func (d *dispatcher) admit(msg jetstream.Msg, received time.Time) (*item, bool) 
 		d.skip(msg)
 		return nil, false
 	}
-	ev, err := broker.Decode(&nats.Msg{Subject: subject, Header: msg.Headers(), Data: msg.Data()})
+	ev, err := wire.DecodeNATS(msg.Headers(), msg.Data())
 	if err != nil {
 		d.terminate(msg, err.Error())
 		return nil, false

@@ -3,7 +3,6 @@ package egress
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"github.com/eventsidecar/eventsidecar/tracing"
 	"go.opentelemetry.io/otel"
@@ -19,7 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // appRequest is a request as the app got it.
@@ -75,7 +74,7 @@ func deliverIn(ctx context.Context, t *testing.T, w *Webhook, got <-chan appRequ
 // attributes returns every attribute of ev in its canonical string form.
 func attributes(ev *event.Event) map[string]string {
 	m := map[string]string{}
-	headers.Each(ev, func(name, value string) { m[name] = value })
+	wire.EachAttribute(ev, func(name, value string) { m[name] = value })
 	return m
 }
 
@@ -279,33 +278,6 @@ func jsonMembers(t *testing.T, body []byte) map[string]json.RawMessage {
 		t.Fatalf("body %s is not a JSON object: %v", body, err)
 	}
 	return m
-}
-
-func TestDataMember(t *testing.T) {
-	tests := []struct {
-		contentType, data, wantName, wantValue string
-	}{
-		{"application/cloudevents+json", `{"a":1}`, "data", `{"a":1}`},
-		{"text/json", `"s"`, "data", `"s"`},
-		{"Application/Problem+JSON;charset=utf-8", `{}`, "data", `{}`},
-		{"text/csv", "a,b\n", "data", `"a,b\n"`},
-		{"image/svg+xml", "<svg/>", "data", `"<svg/>"`},
-		{"application/jsonx", `{}`, "data_base64", `"e30="`},
-		{"application/+json", `{}`, "data_base64", `"e30="`},
-		{"application/pdf", "%PDF", "data_base64", `"` + base64.StdEncoding.EncodeToString([]byte("%PDF")) + `"`},
-		{"text/plain", "", "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.contentType+" "+tt.data, func(t *testing.T) {
-			ev := testEvent()
-			ev.SetDataContentType(tt.contentType)
-			ev.DataEncoded = []byte(tt.data)
-			name, value := dataMember(ev)
-			if name != tt.wantName || string(value) != tt.wantValue {
-				t.Errorf("dataMember = %s: %s, want %s: %s", name, value, tt.wantName, tt.wantValue)
-			}
-		})
-	}
 }
 
 func TestRequestDoesNotModifyEvent(t *testing.T) {

@@ -17,9 +17,9 @@ import (
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/headers"
 	"github.com/eventsidecar/eventsidecar/internal/clip"
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 type subscribeStream = grpc.BidiStreamingServer[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse]
@@ -178,7 +178,7 @@ func asText(ev *pb.CloudEvent) {
 		return
 	}
 	ct := ev.GetAttributes()["datacontenttype"].GetCeString()
-	if headers.IsJSON(ct) || headers.IsText(ct) {
+	if wire.IsJSON(ct) || wire.IsText(ct) {
 		ev.Data = &pb.CloudEvent_TextData{TextData: string(bin.BinaryData)}
 	}
 }

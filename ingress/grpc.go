@@ -14,6 +14,7 @@ import (
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // GRPCCodec is the codec the gRPC server serving GRPCDesc must use: grpc's
@@ -29,7 +30,7 @@ func (s *Server) GRPCDesc() *grpc.ServiceDesc { return s.eventSidecarDesc() }
 // Publish is EventSidecar's Publish RPC: it stores one event through the
 // shared publish path.
 func (s *Server) Publish(ctx context.Context, req *eventsidecarv1.PublishRequest) (*eventsidecarv1.PublishResponse, error) {
-	in := Input{Topic: req.GetTopic(), Mode: ModeStructured}
+	in := Input{Topic: req.GetTopic(), Mode: wire.ModeStructured}
 	if req.GetIdempotencyKey() != "" {
 		key, err := dedup.ParseKey(req.GetIdempotencyKey())
 		if err != nil {
@@ -51,7 +52,7 @@ func (s *Server) Publish(ctx context.Context, req *eventsidecarv1.PublishRequest
 // PublishBatch is EventSidecar's PublishBatch RPC: it stores a batch, all
 // or nothing, through the shared publish path.
 func (s *Server) PublishBatch(ctx context.Context, req *eventsidecarv1.PublishBatchRequest) (*eventsidecarv1.PublishBatchResponse, error) {
-	in := Input{Topic: req.GetTopic(), Mode: ModeBatch}
+	in := Input{Topic: req.GetTopic(), Mode: wire.ModeBatch}
 	results, err := s.storeGRPC(ctx, in, req.GetEvents(), proto.Size(req))
 	if err != nil {
 		return nil, err
@@ -83,14 +84,14 @@ func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEven
 	return results, nil
 }
 
-// fromProto converts protobuf events (DecodeProto) with the same limits as
-// HTTP bodies. A single event's error names the attribute; a batch's names
-// the entries.
-func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
-	if mode == ModeBatch && len(pbs) == 0 {
+// fromProto converts protobuf events (wire.DecodeProto) with the same
+// limits as HTTP bodies. A single event's error names the attribute; a
+// batch's names the entries.
+func (s *Server) fromProto(mode wire.Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
+	if mode == wire.ModeBatch && len(pbs) == 0 {
 		return nil, problem.New(problem.CodeInvalid, "events: the batch is empty")
 	}
-	if mode == ModeBatch && len(pbs) > s.limits.MaxBatchEvents {
+	if mode == wire.ModeBatch && len(pbs) > s.limits.MaxBatchEvents {
 		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("events: more than http.max_batch_events (%d) events", s.limits.MaxBatchEvents))
 	}
 	events := make([]event.Event, len(pbs))
@@ -102,7 +103,7 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 			tooLarge = true
 			continue
 		}
-		ev, err := DecodeProto(p)
+		ev, err := wire.DecodeProto(p)
 		if err != nil {
 			items = append(items, problem.ItemError{Index: i, Detail: err.Error()})
 			continue
@@ -116,10 +117,10 @@ func (s *Server) fromProto(mode Mode, pbs []*pb.CloudEvent) ([]event.Event, erro
 	if tooLarge && len(items) == 1 {
 		code = problem.CodeTooLarge
 	}
-	if mode != ModeBatch && tooLarge {
+	if mode != wire.ModeBatch && tooLarge {
 		return nil, problem.New(code, "event: "+items[0].Detail)
 	}
-	if mode != ModeBatch {
+	if mode != wire.ModeBatch {
 		return nil, problem.New(code, items[0].Detail)
 	}
 	return nil, &problem.Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(pbs)), Items: items}

@@ -12,7 +12,24 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
+
+// textEvent is pbEvent("p-1") with the attributes attrs and the text_data
+// text (no data when it is "").
+func textEvent(attrs map[string]*pb.CloudEventAttributeValue, text string) *pb.CloudEvent {
+	ev := pbEvent("p-1")
+	ev.Attributes, ev.Data = attrs, nil
+	if text != "" {
+		ev.Data = &pb.CloudEvent_TextData{TextData: text}
+	}
+	return ev
+}
+
+// ctAttr is the attributes map of an event with only a datacontenttype.
+func ctAttr(ct string) map[string]*pb.CloudEventAttributeValue {
+	return map[string]*pb.CloudEventAttributeValue{"datacontenttype": ceString(ct)}
+}
 
 // textEvents are events whose text_data must be stored as the text's bytes,
 // with the datacontenttype they must be stored with.
@@ -21,9 +38,9 @@ var textEvents = []struct {
 	ev       *pb.CloudEvent
 	ct, data string
 }{
-	{"JSON", protoEvent(ctAttr("application/json"), `{"order":2001}`), "application/json", `{"order":2001}`},
-	{"no content type", protoEvent(nil, "hi"), ProtoTextType, "hi"},
-	{"XML", protoEvent(ctAttr("application/xml"), "<a>1</a>"), "application/xml", "<a>1</a>"},
+	{"JSON", textEvent(ctAttr("application/json"), `{"order":2001}`), "application/json", `{"order":2001}`},
+	{"no content type", textEvent(nil, "hi"), wire.ProtoTextType, "hi"},
+	{"XML", textEvent(ctAttr("application/xml"), "<a>1</a>"), "application/xml", "<a>1</a>"},
 }
 
 func TestGRPCTextDataStoredAsSent(t *testing.T) {
@@ -85,7 +102,7 @@ func TestGRPCRejectsBadAttributes(t *testing.T) {
 	h := newHarness(t, nil)
 	client := eventsidecarv1.NewEventSidecarClient(h.serveGRPC())
 	withAttr := func(name string) *pb.CloudEvent {
-		return protoEvent(map[string]*pb.CloudEventAttributeValue{name: ceString("x")}, "{}")
+		return textEvent(map[string]*pb.CloudEventAttributeValue{name: ceString("x")}, "{}")
 	}
 	tests := []struct {
 		name  string
@@ -95,8 +112,8 @@ func TestGRPCRejectsBadAttributes(t *testing.T) {
 		{"name with a dash", publish(client, "orders.a", withAttr("Bad-Name")), "Bad-Name"},
 		{"upper-case name", publish(client, "orders.a", withAttr("Upper")), "Upper"},
 		{"required attribute in the map", publish(client, "orders.a", withAttr("source")), "source"},
-		{"no value", publish(client, "orders.a", protoEvent(map[string]*pb.CloudEventAttributeValue{"ext": {}}, nil)), "ext"},
-		{"batch entry", publishBatch(client, "orders.a", protoEvent(nil, "{}"), withAttr("Bad-Name")), "events[1]"},
+		{"no value", publish(client, "orders.a", textEvent(map[string]*pb.CloudEventAttributeValue{"ext": {}}, "")), "ext"},
+		{"batch entry", publishBatch(client, "orders.a", textEvent(nil, "{}"), withAttr("Bad-Name")), "events[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

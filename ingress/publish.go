@@ -18,8 +18,8 @@ import (
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
-	"github.com/eventsidecar/eventsidecar/headers"
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // Result is the answer for one event of a publish request.
@@ -36,7 +36,7 @@ type Result struct {
 // request is a decoded, validated publish request ready for the broker.
 type request struct {
 	topic string
-	mode  Mode
+	mode  wire.Mode
 	msgs  []broker.Message
 }
 
@@ -56,7 +56,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
-	if in.Mode == ModeBatch {
+	if in.Mode == wire.ModeBatch {
 		problem.WriteJSON(w, http.StatusOK, map[string][]Result{"results": results})
 		return
 	}
@@ -68,7 +68,7 @@ type Input struct {
 	Topic string
 	// Key is the Idempotency-Key ("" for an event's source and id).
 	Key  string
-	Mode Mode
+	Mode wire.Mode
 	// Events are as the client sent them: no defaults filled in yet.
 	Events []event.Event
 }
@@ -84,7 +84,7 @@ func (s *Server) Store(ctx context.Context, in Input) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Mode != ModeBatch {
+	if in.Mode != wire.ModeBatch {
 		results[0].Topic = in.Topic
 	}
 	return results, nil
@@ -135,14 +135,14 @@ func (s *Server) count(err error) {
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, hold *hold) (Input, error) {
 	in := Input{Topic: chi.URLParam(r, "topic")}
 	var err error
-	if in.Mode, err = DetectMode(r.Header); err != nil {
+	if in.Mode, err = wire.DetectMode(r.Header); err != nil {
 		return in, problem.New(problem.CodeUnsupportedMediaType, fmt.Sprintf("Content-Type %q: %v", r.Header.Get("Content-Type"), err))
 	}
 	if in.Key, err = idempotencyKey(r.Header, in.Mode); err != nil {
 		return in, err
 	}
 	limit := s.limits.MaxEventBytes
-	if in.Mode == ModeBatch {
+	if in.Mode == wire.ModeBatch {
 		limit = s.cfg.HTTP.MaxBatchBytes
 	}
 	body, err := s.readBody(w, r, limit, hold)
@@ -166,12 +166,12 @@ func (s *Server) checkTopic(topic string) error {
 	return nil
 }
 
-func idempotencyKey(h http.Header, mode Mode) (string, error) {
+func idempotencyKey(h http.Header, mode wire.Mode) (string, error) {
 	v := h.Values("Idempotency-Key")
 	switch {
 	case len(v) == 0:
 		return "", nil
-	case mode == ModeBatch:
+	case mode == wire.ModeBatch:
 		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: not allowed on a batch; each event's source and id are its key")
 	case len(v) > 1:
 		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: given more than once")
@@ -196,24 +196,24 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, h
 	return body, nil
 }
 
-func (s *Server) decodeEvents(h http.Header, mode Mode, body []byte) ([]event.Event, error) {
+func (s *Server) decodeEvents(h http.Header, mode wire.Mode, body []byte) ([]event.Event, error) {
 	var (
 		ev  event.Event
 		err error
 	)
 	switch mode {
-	case ModeBatch:
-		events, err := DecodeBatch(body, s.limits.MaxBatchEvents)
-		if errors.Is(err, ErrTooManyEvents) {
+	case wire.ModeBatch:
+		events, err := wire.DecodeBatch(body, s.limits.MaxBatchEvents)
+		if errors.Is(err, wire.ErrTooManyEvents) {
 			return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("batch: more than http.max_batch_events (%d) events", s.limits.MaxBatchEvents))
 		}
 		return events, invalid(err)
-	case ModeStructured:
-		ev, err = DecodeStructured(body)
-	case ModeBinary:
-		ev, err = DecodeBinary(h, body)
+	case wire.ModeStructured:
+		ev, err = wire.DecodeStructured(body)
+	case wire.ModeBinary:
+		ev, err = wire.DecodeBinary(h, body)
 	default:
-		ev, err = DecodeRaw(h, body)
+		ev, err = wire.DecodeRaw(h, body)
 	}
 	if err != nil {
 		return nil, invalid(err)
@@ -227,7 +227,7 @@ func invalid(err error) error {
 	if err == nil {
 		return nil
 	}
-	var fe *FieldError
+	var fe *wire.FieldError
 	if errors.As(err, &fe) && fe.Index >= 0 {
 		entry := *fe
 		entry.Index = -1
@@ -239,7 +239,7 @@ func invalid(err error) error {
 
 // messages prepares every event; a batch is validated as a whole and all of
 // its invalid entries are reported.
-func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([]broker.Message, error) {
+func (s *Server) messages(topic, key string, mode wire.Mode, events []event.Event) ([]broker.Message, error) {
 	now := time.Now().UTC()
 	msgs := make([]broker.Message, len(events))
 	var items []problem.ItemError
@@ -247,13 +247,13 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([
 	for i := range events {
 		ev := &events[i]
 		fp := dedup.Fingerprint(ev)
-		if mode == ModeRaw {
+		if mode == wire.ModeRaw {
 			s.setRawDefaults(ev)
 		}
 		if ev.Time().IsZero() {
 			ev.SetTime(now)
 		}
-		err := Validate(ev)
+		err := wire.Validate(ev)
 		if err == nil && eventSize(ev) > s.limits.MaxEventBytes {
 			err, tooLarge = fmt.Errorf("event: more than http.max_event_bytes (%d)", s.limits.MaxEventBytes), true
 		}
@@ -270,7 +270,7 @@ func (s *Server) messages(topic, key string, mode Mode, events []event.Event) ([
 	if tooLarge && len(items) == 1 {
 		code = problem.CodeTooLarge
 	}
-	if mode != ModeBatch {
+	if mode != wire.ModeBatch {
 		return nil, problem.New(code, items[0].Detail)
 	}
 	return nil, &problem.Error{Code: code, Detail: fmt.Sprintf("batch: %d of %d entries are invalid; nothing was stored", len(items), len(events)), Items: items}
@@ -288,7 +288,7 @@ func (s *Server) setRawDefaults(ev *event.Event) {
 // eventSize is the event's size as stored: attribute names and values plus data.
 func eventSize(ev *event.Event) int64 {
 	n := int64(len(ev.Data()))
-	headers.Each(ev, func(name, value string) { n += int64(len(headers.Prefix) + len(name) + len(value)) })
+	wire.EachAttribute(ev, func(name, value string) { n += int64(len(wire.HeaderPrefix) + len(name) + len(value)) })
 	return n
 }
 
@@ -325,7 +325,7 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 	}
 	if len(conflicts) > 0 {
 		e := &problem.Error{Code: problem.CodeConflict, Detail: conflicts[0].Detail}
-		if req.mode == ModeBatch {
+		if req.mode == wire.ModeBatch {
 			e.Detail = fmt.Sprintf("batch: %d entries reuse an idempotency key with a different event", len(conflicts))
 			e.Items, e.Results = conflicts, results
 		}
@@ -334,7 +334,7 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 	return results, nil
 }
 
-func unstored(mode Mode, cause error, results []Result) error {
+func unstored(mode wire.Mode, cause error, results []Result) error {
 	e := &problem.Error{Code: problem.CodeUnavailable, Detail: "not stored: " + cause.Error(), RetryAfter: problem.DefaultRetryAfter}
 	if errors.Is(cause, broker.ErrOverloaded) {
 		e.Code = problem.CodeOverloaded
@@ -342,7 +342,7 @@ func unstored(mode Mode, cause error, results []Result) error {
 	if errors.Is(cause, context.Canceled) {
 		e.Detail = "not stored: the request was cancelled"
 	}
-	if mode == ModeBatch {
+	if mode == wire.ModeBatch {
 		e.Detail = "batch: not every entry was stored (see results); resending the whole batch is safe: " + cause.Error()
 		e.Results = results
 	}

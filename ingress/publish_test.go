@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 var binaryEvent = []string{"ce-specversion: 1.0", "ce-id: id-1", "ce-source: /shop", "ce-type: order.created", "Content-Type: application/json"}
@@ -29,7 +29,7 @@ func (h *harness) read(seq uint64) event.Event {
 	if want := "events.orders.created"; raw.Subject != want {
 		h.t.Errorf("subject = %q, want %q", raw.Subject, want)
 	}
-	ev, err := broker.Decode(&nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+	ev, err := wire.DecodeNATS(raw.Header, raw.Data)
 	if err != nil {
 		h.t.Fatalf("decode message %d: %v", seq, err)
 	}

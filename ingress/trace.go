@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/tracing"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // The CloudEvents distributed tracing extension's attributes.
@@ -36,7 +37,7 @@ func startPublishSpan(ctx context.Context, req *request) (context.Context, trace
 		semconv.MessagingOperationName("publish"),
 		semconv.MessagingDestinationName(req.msgs[0].Topic),
 	}
-	if req.mode == ModeBatch {
+	if req.mode == wire.ModeBatch {
 		attrs = append(attrs, semconv.MessagingBatchMessageCount(len(req.msgs)))
 	} else {
 		attrs = append(attrs, semconv.MessagingMessageID(req.msgs[0].Event.ID()))

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // stream opens the EVENTS stream through a plain nats.go client
@@ -130,7 +130,7 @@ func TestEveryModeRoundTrips(t *testing.T) {
 			}
 			got := map[string]string{}
 			for k, v := range msg.Header {
-				if name, ok := strings.CutPrefix(k, headers.Prefix); ok {
+				if name, ok := strings.CutPrefix(k, wire.HeaderPrefix); ok {
 					got[name] = v[0]
 				}
 			}
@@ -201,7 +201,7 @@ func readWithSDK(t *testing.T, url string, want []roundTrip) {
 			t.Fatalf("sdk ToEvent %s: %v", w.name, err)
 		}
 		got := map[string]string{}
-		headers.Each(ev, func(n, v string) { got[n] = v })
+		wire.EachAttribute(ev, func(n, v string) { got[n] = v })
 		t.Run(w.name+"/sdk-go", func(t *testing.T) {
 			compareAttrs(t, got, w.want)
 			if string(ev.Data()) != w.data {
@@ -225,7 +225,7 @@ func TestPercentEncodingVectorThroughTheStream(t *testing.T) {
 	if got := msg.Header.Get("ce-subject"); got != "Euro%20%E2%82%AC%20%F0%9F%98%80" {
 		t.Errorf("stored ce-subject = %q", got)
 	}
-	if got, err := headers.Decode(msg.Header.Get("ce-subject")); err != nil || got != "Euro € 😀" {
+	if got, err := wire.DecodeHeader(msg.Header.Get("ce-subject")); err != nil || got != "Euro € 😀" {
 		t.Errorf("decoded ce-subject = %q, %v", got, err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/eventsidecar/eventsidecar/config"
-	"github.com/eventsidecar/eventsidecar/headers"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // requestTimeout bounds one request of the client commands (publish, dlq).
@@ -96,17 +96,17 @@ func publishData(arg string, stdin io.Reader) ([]byte, error) {
 func setEventHeaders(h http.Header, typ, source string) {
 	if source == "" {
 		if typ != "" {
-			h.Set("ce-type", headers.Encode(typ))
+			h.Set("ce-type", wire.EncodeHeader(typ))
 		}
 		return
 	}
 	if typ == "" {
-		typ = "eventsidecar.raw"
+		typ = wire.RawType
 	}
 	h.Set("ce-specversion", "1.0")
 	h.Set("ce-id", uuid.Must(uuid.NewV7()).String())
-	h.Set("ce-source", headers.Encode(source))
-	h.Set("ce-type", headers.Encode(typ))
+	h.Set("ce-source", wire.EncodeHeader(source))
+	h.Set("ce-type", wire.EncodeHeader(typ))
 }
 
 // send does req within requestTimeout and copies a 2xx answer to stdout;

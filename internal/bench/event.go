@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/dedup"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 const (
@@ -23,8 +24,6 @@ const (
 	eventType   = "com.example.order.created"
 	// dataType is the datacontenttype of every event.
 	dataType = "application/json"
-	// batchContentType marks a batch request.
-	batchContentType = "application/cloudevents-batch+json"
 )
 
 // eventData is the data of every event: 100 bytes of JSON.
@@ -126,6 +125,6 @@ func batchRequest(ctx context.Context, url string, w int, seq uint64, size int) 
 	if err != nil {
 		return nil, fmt.Errorf("bench: new request: %w", err)
 	}
-	req.Header.Set("Content-Type", batchContentType)
+	req.Header.Set("Content-Type", wire.BatchMediaType)
 	return req, nil
 }

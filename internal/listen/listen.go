@@ -26,8 +26,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/eventsidecar/eventsidecar/headers"
 	"github.com/eventsidecar/eventsidecar/internal/graceful"
+	"github.com/eventsidecar/eventsidecar/wire"
 )
 
 // maxDeliveryBytes bounds the body of one delivery the receiver reads.
@@ -180,7 +180,7 @@ func (l *receiver) inspect(r *http.Request, body []byte) *delivery {
 		d.setData(body)
 		return d
 	}
-	headers.Each(ev, func(name, value string) {
+	wire.EachAttribute(ev, func(name, value string) {
 		d.names = append(d.names, name)
 		d.Attributes[name] = value
 	})
@@ -216,11 +216,11 @@ func traceID(traceparent string) string {
 func readEvent(r *http.Request, body []byte) (*event.Event, error) {
 	h := r.Header.Clone()
 	for k, vs := range h {
-		if !strings.HasPrefix(strings.ToLower(k), headers.Prefix) {
+		if !strings.HasPrefix(strings.ToLower(k), wire.HeaderPrefix) {
 			continue
 		}
 		for i, v := range vs {
-			dv, err := headers.Decode(v)
+			dv, err := wire.DecodeHeader(v)
 			if err != nil {
 				return nil, fmt.Errorf("header %s: %w", k, err)
 			}

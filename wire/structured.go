@@ -1,21 +1,15 @@
-package ingress
+package wire
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/eventsidecar/eventsidecar/headers"
 )
 
 // requiredAttributes may not be JSON null.
@@ -42,78 +36,6 @@ func DecodeStructured(body []byte) (event.Event, error) {
 		return event.Event{}, ferr
 	}
 	return ev, nil
-}
-
-// DecodeBatch decodes a JSON array of structured events (the body of an
-// application/cloudevents-batch+json request), each as DecodeStructured
-// does; it does not validate them. A batch of more than maxEvents events
-// (maxEvents <= 0: no limit) is an error wrapping ErrTooManyEvents; an
-// empty array, or a body that is not one JSON array, is a *FieldError with
-// Index -1; an entry's error is a *FieldError whose Index is its position.
-// DecodeBatch does not retain body and is safe for concurrent use.
-func DecodeBatch(body []byte, maxEvents int) ([]event.Event, error) {
-	raws, err := splitArray(body, maxEvents)
-	if err != nil {
-		return nil, err
-	}
-	events := make([]event.Event, len(raws))
-	for i, raw := range raws {
-		ev, ferr := decodeObject(raw)
-		if ferr != nil {
-			ferr.Index = i
-			return nil, ferr
-		}
-		events[i] = ev
-	}
-	return events, nil
-}
-
-// splitArray returns the elements of the JSON array body, undecoded.
-func splitArray(body []byte, maxEvents int) ([]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, jsonErr(-1, err, "the batch must be a JSON array of events")
-	}
-	var raws []json.RawMessage
-	for dec.More() {
-		if maxEvents > 0 && len(raws) == maxEvents {
-			return nil, fmt.Errorf("ingress: batch holds more than %d events: %w", maxEvents, ErrTooManyEvents)
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, jsonErr(len(raws), err, "")
-		}
-		raws = append(raws, raw)
-	}
-	if ferr := closeJSON(dec, "batch"); ferr != nil {
-		return nil, ferr
-	}
-	if len(raws) == 0 {
-		return nil, fieldErr("", "the batch must hold at least one event")
-	}
-	return raws, nil
-}
-
-// jsonErr reports a JSON syntax error, or else the reason.
-func jsonErr(index int, err error, reason string) *FieldError {
-	if err != nil && !errors.Is(err, io.EOF) {
-		reason = "not valid JSON: " + err.Error()
-	} else if reason == "" {
-		reason = "not valid JSON: unexpected end"
-	}
-	return &FieldError{Index: index, Reason: reason}
-}
-
-// closeJSON reads the end of the top-level object or array and checks that
-// nothing but white space follows it.
-func closeJSON(dec *json.Decoder, what string) *FieldError {
-	if _, err := dec.Token(); err != nil {
-		return jsonErr(-1, err, "")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fieldErr("", "the "+what+" must be a single JSON value with nothing after it")
-	}
-	return nil
 }
 
 // decodeObject decodes one structured event.
@@ -195,7 +117,7 @@ func setMember(ec *event.EventContextV1, name string, raw json.RawMessage) *Fiel
 		setExtension(ec, name, v)
 		return nil
 	}
-	s, r := jsonString(raw)
+	s, r := decodeJSONString(raw)
 	if r == "" {
 		r = setAttribute(ec, name, s)
 	}
@@ -203,90 +125,6 @@ func setMember(ec *event.EventContextV1, name string, raw json.RawMessage) *Fiel
 		return fieldErr(name, r)
 	}
 	return nil
-}
-
-func isNull(raw json.RawMessage) bool {
-	return string(raw) == "null"
-}
-
-// jsonScalar decodes a JSON boolean or number extension value; numbers
-// must be integers within signed 32 bits.
-func jsonScalar(raw json.RawMessage) (any, string) {
-	switch raw[0] {
-	case 't':
-		return true, ""
-	case 'f':
-		return false, ""
-	case '{', '[':
-		return nil, "must be a string, an integer or a boolean, not a JSON object or array"
-	}
-	s := string(raw)
-	if strings.ContainsAny(s, ".eE") {
-		return nil, "must be an integer: CloudEvents has no floating-point type"
-	}
-	n, err := strconv.ParseInt(s, 10, 32)
-	if err != nil {
-		return nil, "must be an integer within signed 32 bits (-2147483648 to 2147483647)"
-	}
-	return int32(n), ""
-}
-
-// jsonString decodes a JSON string, refusing invalid UTF-8 and unpaired
-// surrogate escapes (which encoding/json would silently replace).
-func jsonString(raw json.RawMessage) (string, string) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", "must be a JSON string"
-	}
-	if !utf8.Valid(raw) {
-		return "", "must be valid UTF-8"
-	}
-	if hasLoneSurrogate(raw) {
-		return "", "must not contain an unpaired UTF-16 surrogate escape"
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", "must be a JSON string"
-	}
-	return s, ""
-}
-
-// hasLoneSurrogate reports whether the JSON string raw holds a \u escape of
-// a UTF-16 surrogate that is not part of a high-low pair.
-func hasLoneSurrogate(raw []byte) bool {
-	high := false
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' || i+1 >= len(raw) || raw[i+1] != 'u' {
-			if high {
-				return true
-			}
-			if raw[i] == '\\' {
-				i++
-			}
-			continue
-		}
-		if i+6 > len(raw) {
-			return true
-		}
-		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
-		if err != nil {
-			return true
-		}
-		i += 5
-		r := rune(n)
-		isLow := r >= 0xdc00 && r <= 0xdfff
-		switch {
-		case high:
-			high = false
-			if !isLow {
-				return true
-			}
-		case isLow:
-			return true
-		default:
-			high = utf16.IsSurrogate(r)
-		}
-	}
-	return high
 }
 
 // setData stores the data or data_base64 member as the event's data.
@@ -306,14 +144,14 @@ func setData(ev *event.Event, members map[string]json.RawMessage) *FieldError {
 		ev.DataEncoded, ev.DataBase64 = b, true
 	case hasData:
 		ct := ev.DataContentType()
-		if ct == "" || headers.IsJSON(ct) {
+		if ct == "" || IsJSON(ct) {
 			if !utf8.Valid(data) {
 				return fieldErr("data", "must be valid UTF-8")
 			}
 			ev.DataEncoded = data
 			return nil
 		}
-		s, r := jsonString(data)
+		s, r := decodeJSONString(data)
 		if r != "" {
 			return fieldErr("data", r+" when datacontenttype is not JSON")
 		}
@@ -326,7 +164,7 @@ func setData(ev *event.Event, members map[string]json.RawMessage) *FieldError {
 // decoder skips CR and LF; the spec's base64 has no line breaks, so they
 // are refused.
 func decodeBase64(raw json.RawMessage) ([]byte, string) {
-	s, r := jsonString(raw)
+	s, r := decodeJSONString(raw)
 	if r != "" {
 		return nil, r
 	}
@@ -338,4 +176,63 @@ func decodeBase64(raw json.RawMessage) ([]byte, string) {
 		return nil, "must be base64 (RFC 4648, standard alphabet, padded)"
 	}
 	return b, ""
+}
+
+// EncodeStructured writes ev in the CloudEvents JSON format: attributes in
+// their canonical string form, except Integer and Boolean extensions held
+// typed, which stay JSON numbers and booleans; data as dataMember says.
+// sdk-go's MarshalJSON is not used: it writes data of a "+json" type as a
+// string or base64, not as JSON. EncodeStructured only reads ev.
+func EncodeStructured(ev *event.Event) []byte {
+	exts := ev.Extensions()
+	var b bytes.Buffer
+	b.WriteByte('{')
+	member := func(name string, value []byte) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.Write(encodeJSONString(name))
+		b.WriteByte(':')
+		b.Write(value)
+	}
+	EachAttribute(ev, func(name, value string) {
+		member(name, attributeJSON(exts[name], value))
+	})
+	if name, value := dataMember(ev); name != "" {
+		member(name, value)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// attributeJSON is the JSON value of an attribute: ext is the extension's
+// typed value (nil for a context attribute), canonical its string form.
+func attributeJSON(ext any, canonical string) []byte {
+	switch v := ext.(type) {
+	case int32:
+		return strconv.AppendInt(nil, int64(v), 10)
+	case bool:
+		return strconv.AppendBool(nil, v)
+	}
+	return encodeJSONString(canonical)
+}
+
+// dataMember returns the member carrying ev's data: "data" with the data
+// itself when it is valid JSON and datacontenttype is JSON or absent;
+// "data" with a JSON string when datacontenttype is text (text/*,
+// application/xml, */*+xml) and the data valid UTF-8; "data_base64"
+// otherwise. No data, or empty data, gives no member.
+func dataMember(ev *event.Event) (string, []byte) {
+	data := ev.Data()
+	if len(data) == 0 {
+		return "", nil
+	}
+	ct := ev.DataContentType()
+	switch {
+	case (ct == "" || IsJSON(ct)) && json.Valid(data):
+		return "data", data
+	case IsText(ct) && utf8.Valid(data):
+		return "data", encodeJSONString(string(data))
+	}
+	return "data_base64", encodeJSONString(base64.StdEncoding.EncodeToString(data))
 }

@@ -1,4 +1,4 @@
-package ingress
+package wire
 
 import (
 	"bytes"
@@ -13,14 +13,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
-
-	"github.com/eventsidecar/eventsidecar/headers"
 )
 
 // attributes returns every attribute of ev in its canonical string form.
 func attributes(ev *event.Event) map[string]string {
 	m := make(map[string]string)
-	headers.Each(ev, func(name, value string) { m[name] = value })
+	EachAttribute(ev, func(name, value string) { m[name] = value })
 	return m
 }
 
@@ -33,12 +31,12 @@ func checkBinaryRoundTrip(t *testing.T, ev *event.Event) {
 		return
 	}
 	h := http.Header{}
-	headers.Each(ev, func(name, value string) {
+	EachAttribute(ev, func(name, value string) {
 		if name == "datacontenttype" {
 			h.Set("Content-Type", value)
 			return
 		}
-		h.Set(headers.Prefix+name, headers.Encode(value))
+		h.Set(HeaderPrefix+name, EncodeHeader(value))
 	})
 	back, err := DecodeBinary(h, ev.Data())
 	if err != nil {
@@ -137,7 +135,7 @@ func FuzzDecodeBatch(f *testing.F) {
 func FuzzDecodeProto(f *testing.F) {
 	ts := &pb.CloudEventAttributeValue{Attr: &pb.CloudEventAttributeValue_CeTimestamp{CeTimestamp: timestamppb.New(time.Date(2024, 5, 1, 12, 0, 0, 5, time.UTC))}}
 	for _, ev := range []*pb.CloudEvent{
-		pbEvent("1"),
+		protoEvent(ctAttr("application/json"), []byte(`{"n":1}`)),
 		protoEvent(ctAttr("application/json"), `{"order":2001}`),
 		protoEvent(nil, "hi"),
 		protoEvent(map[string]*pb.CloudEventAttributeValue{

@@ -1,4 +1,4 @@
-package ingress
+package wire
 
 import (
 	"errors"
@@ -12,16 +12,25 @@ import (
 // content type other than application/cloudevents+json and
 // application/cloudevents-batch+json (for example
 // application/cloudevents+xml). The HTTP layer answers 415.
-var ErrUnsupportedMediaType = errors.New("ingress: unsupported media type")
+var ErrUnsupportedMediaType = errors.New("wire: unsupported media type")
 
 // ErrTooManyEvents is wrapped by the error DecodeBatch returns when a batch
 // holds more events than allowed. The HTTP layer answers 413.
-var ErrTooManyEvents = errors.New("ingress: too many events in batch")
+var ErrTooManyEvents = errors.New("wire: too many events in batch")
+
+// ErrInvalidHeader is returned for a header value that is not a valid
+// percent-encoded UTF-8 string.
+var ErrInvalidHeader = errors.New("wire: invalid header value")
+
+// ErrInvalidMessage is wrapped by DecodeNATS's errors: the NATS message is
+// not a valid CloudEvent.
+var ErrInvalidMessage = errors.New("wire: not a valid CloudEvents message")
 
 // FieldError says which attribute (or header, or JSON member) of an event is
-// wrong and why. Every decoding and validation failure of this package,
-// except the two sentinel errors, is a *FieldError. A FieldError is a plain
-// value: once returned it is owned by the caller and safe to share.
+// wrong and why. Every decoding and validation failure of the HTTP and
+// protobuf decoders and of Validate, except the sentinel errors, is a
+// *FieldError. A FieldError is a plain value: once returned it is owned by
+// the caller and safe to share.
 type FieldError struct {
 	// Index is the event's position in a batch; -1 for a single event.
 	Index int

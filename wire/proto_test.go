@@ -1,4 +1,4 @@
-package ingress
+package wire
 
 import (
 	"maps"
@@ -22,6 +22,10 @@ func protoEvent(attrs map[string]*pb.CloudEventAttributeValue, data any) *pb.Clo
 		ev.Data = &pb.CloudEvent_ProtoData{ProtoData: d}
 	}
 	return ev
+}
+
+func ceString(s string) *pb.CloudEventAttributeValue {
+	return &pb.CloudEventAttributeValue{Attr: &pb.CloudEventAttributeValue_CeString{CeString: s}}
 }
 
 func ctAttr(ct string) map[string]*pb.CloudEventAttributeValue {

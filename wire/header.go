@@ -1,13 +1,6 @@
-// Package headers maps CloudEvents attributes to and from binary-content-mode
-// "ce-" headers, shared by the HTTP and NATS bindings, with the
-// percent-encoding of header values that the CloudEvents HTTP binding
-// prescribes (§3.1.3.2) and that cloudevents/sdk-go leaves out; it sets an
-// attribute from its header value as sent (Set) and tells the media types
-// of Content-Type and datacontenttype values (MediaType, IsJSON, IsText).
-package headers
+package wire
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,19 +10,15 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 )
 
-// Prefix starts the name of every attribute header.
-const Prefix = "ce-"
-
-// ErrInvalid is returned for a header value that is not a valid
-// percent-encoded UTF-8 string.
-var ErrInvalid = errors.New("headers: invalid header value")
+// HeaderPrefix starts the name of every attribute header.
+const HeaderPrefix = "ce-"
 
 const upperHex = "0123456789ABCDEF"
 
-// Encode percent-encodes a string attribute value for a header: space,
+// EncodeHeader percent-encodes a string attribute value for a header: space,
 // double quote, percent and every byte outside printable ASCII
 // (U+0021..U+007E) become %XX of their UTF-8 bytes.
-func Encode(v string) string {
+func EncodeHeader(v string) string {
 	if !needsEncoding(v) {
 		return v
 	}
@@ -57,12 +46,13 @@ func needsEncoding(v string) bool {
 	return false
 }
 
-// Decode reverses Encode. It refuses a malformed %XX sequence and a result
-// that is not valid UTF-8, with an error wrapping ErrInvalid.
-func Decode(v string) (string, error) {
+// DecodeHeader reverses EncodeHeader. It refuses a malformed %XX sequence
+// and a result that is not valid UTF-8, with an error wrapping
+// ErrInvalidHeader.
+func DecodeHeader(v string) (string, error) {
 	if strings.IndexByte(v, '%') < 0 {
 		if !utf8.ValidString(v) {
-			return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalid)
+			return "", fmt.Errorf("%w: not valid UTF-8", ErrInvalidHeader)
 		}
 		return v, nil
 	}
@@ -73,18 +63,18 @@ func Decode(v string) (string, error) {
 			continue
 		}
 		if i+2 >= len(v) {
-			return "", fmt.Errorf("%w: truncated percent-encoding at byte %d", ErrInvalid, i)
+			return "", fmt.Errorf("%w: truncated percent-encoding at byte %d", ErrInvalidHeader, i)
 		}
 		hi, ok1 := unhex(v[i+1])
 		lo, ok2 := unhex(v[i+2])
 		if !ok1 || !ok2 {
-			return "", fmt.Errorf("%w: bad percent-encoding %q at byte %d", ErrInvalid, v[i:i+3], i)
+			return "", fmt.Errorf("%w: bad percent-encoding %q at byte %d", ErrInvalidHeader, v[i:i+3], i)
 		}
 		out = append(out, hi<<4|lo)
 		i += 2
 	}
 	if !utf8.Valid(out) {
-		return "", fmt.Errorf("%w: not valid UTF-8 after percent-decoding", ErrInvalid)
+		return "", fmt.Errorf("%w: not valid UTF-8 after percent-decoding", ErrInvalidHeader)
 	}
 	return string(out), nil
 }
@@ -101,12 +91,12 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// Each calls fn for every attribute set on ev, with its name and canonical
-// string form (types.Format): the required and optional context attributes
-// in spec order, then the extensions sorted by name. datacontenttype is
-// included; callers that carry it as Content-Type skip it. Values are not
-// percent-encoded.
-func Each(ev *event.Event, fn func(name, value string)) {
+// EachAttribute calls fn for every attribute set on ev, with its name and
+// canonical string form (types.Format): the required and optional context
+// attributes in spec order, then the extensions sorted by name.
+// datacontenttype is included; callers that carry it as Content-Type skip
+// it. Values are not percent-encoded.
+func EachAttribute(ev *event.Event, fn func(name, value string)) {
 	fn("specversion", ev.SpecVersion())
 	fn("id", ev.ID())
 	fn("source", ev.Source())

@@ -1,4 +1,4 @@
-package ingress
+package wire
 
 import (
 	"net/http"

@@ -1,12 +1,10 @@
-package ingress
+package wire
 
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -262,63 +260,62 @@ func TestDecodeStructuredLeavesToValidate(t *testing.T) {
 	}
 }
 
-func TestDecodeBatch(t *testing.T) {
-	evs, err := DecodeBatch(readTestdata(t, "batch.json"), 2)
-	if err != nil {
-		t.Fatalf("DecodeBatch: %v", err)
-	}
-	if len(evs) != 2 || evs[0].ID() != "1" || evs[1].ID() != "2" {
-		t.Fatalf("events = %v, want ids 1 and 2 in order", evs)
-	}
-	if string(evs[0].Data()) != `{"n": 1}` || string(evs[1].Data()) != "two" || evs[1].Subject() != "Euro € 😀" {
-		t.Errorf("data %q %q subject %q", evs[0].Data(), evs[1].Data(), evs[1].Subject())
-	}
-	for i := range evs {
-		if err := Validate(&evs[i]); err != nil {
-			t.Errorf("Validate(events[%d]): %v", i, err)
-		}
-	}
-}
-
-func TestDecodeBatchNoLimit(t *testing.T) {
-	body := "[" + strings.Repeat(obj("")+",", 20) + obj("") + "]"
-	if evs, err := DecodeBatch([]byte(body), 0); err != nil || len(evs) != 21 {
-		t.Errorf("DecodeBatch = %d events, %v; want 21", len(evs), err)
-	}
-}
-
-func TestDecodeBatchErrors(t *testing.T) {
-	good := obj("")
+func TestDataMember(t *testing.T) {
 	tests := []struct {
-		name, body   string
-		index        int
-		field, cause string
+		contentType, data, wantName, wantValue string
 	}{
-		{"one bad entry", "[" + good + "," + good + "," + obj(`"subject":""`) + "]", 2, "subject", "empty"},
-		{"entry not an object", "[" + good + ",5]", 1, "", "JSON object"},
-		{"entry syntax error", "[" + good + "," + good + `,{"id":]`, 2, "", "JSON"},
-		{"duplicate in entry", "[" + obj(`"type":"u"`) + "]", 0, "type", "more than once"},
-		{"empty array", "[]", -1, "", "at least one"},
-		{"object", good, -1, "", "JSON array"},
-		{"empty body", "", -1, "", "JSON array"},
-		{"trailing garbage", "[" + good + "]]", -1, "", "nothing after"},
-		{"unterminated", "[" + good, -1, "", "JSON"},
+		{"application/cloudevents+json", `{"a":1}`, "data", `{"a":1}`},
+		{"text/json", `"s"`, "data", `"s"`},
+		{"Application/Problem+JSON;charset=utf-8", `{}`, "data", `{}`},
+		{"text/csv", "a,b\n", "data", `"a,b\n"`},
+		{"image/svg+xml", "<svg/>", "data", `"<svg/>"`},
+		{"application/jsonx", `{}`, "data_base64", `"e30="`},
+		{"application/+json", `{}`, "data_base64", `"e30="`},
+		{"application/pdf", "%PDF", "data_base64", `"` + base64.StdEncoding.EncodeToString([]byte("%PDF")) + `"`},
+		{"text/plain", "", "", ""},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeBatch([]byte(tt.body), 3)
-			wantFieldError(t, err, tt.index, tt.field, tt.cause)
+		t.Run(tt.contentType+" "+tt.data, func(t *testing.T) {
+			ev := validEvent()
+			ev.SetDataContentType(tt.contentType)
+			ev.DataEncoded = []byte(tt.data)
+			name, value := dataMember(&ev)
+			if name != tt.wantName || string(value) != tt.wantValue {
+				t.Errorf("dataMember = %s: %s, want %s: %s", name, value, tt.wantName, tt.wantValue)
+			}
 		})
 	}
 }
 
-func TestDecodeBatchTooMany(t *testing.T) {
-	body := "[" + obj("") + "," + obj("") + "," + obj("") + "]"
-	if _, err := DecodeBatch([]byte(body), 3); err != nil {
-		t.Fatalf("DecodeBatch with 3 of 3: %v", err)
+func TestEncodeStructuredDecodesBack(t *testing.T) {
+	binary := validEvent()
+	binary.SetDataContentType("application/octet-stream")
+	binary.DataEncoded = []byte{0, 1, 0xff}
+	text := validEvent()
+	text.SetDataContentType("text/plain; charset=utf-8")
+	text.DataEncoded = []byte("Euro € 😀 <&>")
+	typed := validEvent()
+	typed.SetExtension("urgent", true)
+	typed.SetExtension("count", "12")
+	tests := []struct {
+		name string
+		ev   *event.Event
+	}{
+		{"every kind of attribute, JSON data", richEvent(t)},
+		{"binary data", &binary},
+		{"text data", &text},
+		{"typed extensions, no data", &typed},
 	}
-	_, err := DecodeBatch([]byte(body), 2)
-	if !errors.Is(err, ErrTooManyEvents) {
-		t.Errorf("DecodeBatch with 3 of 2: error = %v, want ErrTooManyEvents", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeStructured(EncodeStructured(tt.ev))
+			if err != nil {
+				t.Fatalf("DecodeStructured(EncodeStructured): %v", err)
+			}
+			wantSameEvent(t, &got, tt.ev)
+			if want, ok := tt.ev.Extensions()["urgent"]; ok && got.Extensions()["urgent"] != want {
+				t.Errorf("urgent = %#v, want the Boolean %v", got.Extensions()["urgent"], want)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package ingress
+package wire
 
 import (
 	"net/http"
@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-
-	"github.com/eventsidecar/eventsidecar/headers"
 )
 
 // DecodeBinary decodes a binary-mode event: every header whose name starts
@@ -30,7 +28,7 @@ func DecodeBinary(h http.Header, body []byte) (event.Event, error) {
 	}
 	ec := &event.EventContextV1{}
 	for _, name := range names {
-		field := headers.Prefix + name
+		field := HeaderPrefix + name
 		if name == "datacontenttype" {
 			return event.Event{}, fieldErr(field, "is not allowed in binary mode; send the Content-Type header")
 		}
@@ -49,7 +47,7 @@ func DecodeBinary(h http.Header, body []byte) (event.Event, error) {
 func attributeHeaders(h http.Header) (map[string]string, []string, *FieldError) {
 	keys := make([]string, 0, len(h))
 	for k := range h {
-		if len(k) >= len(headers.Prefix) && strings.EqualFold(k[:len(headers.Prefix)], headers.Prefix) {
+		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
 			keys = append(keys, k)
 		}
 	}
@@ -57,15 +55,15 @@ func attributeHeaders(h http.Header) (map[string]string, []string, *FieldError) 
 	attrs := make(map[string]string, len(keys))
 	names := make([]string, 0, len(keys))
 	for _, k := range keys {
-		name := strings.ToLower(k[len(headers.Prefix):])
-		field := headers.Prefix + name
+		name := strings.ToLower(k[len(HeaderPrefix):])
+		field := HeaderPrefix + name
 		if r := nameReason(name); r != "" {
 			return nil, nil, fieldErr(field, r)
 		}
 		if _, dup := attrs[name]; dup || len(h[k]) != 1 {
 			return nil, nil, fieldErr(field, "must be given once")
 		}
-		v, ferr := decodeHeader(field, h[k][0])
+		v, ferr := decodeAttributeHeader(field, h[k][0])
 		if ferr != nil {
 			return nil, nil, ferr
 		}
@@ -105,11 +103,12 @@ func singleHeader(h http.Header, name string) (string, bool, *FieldError) {
 	return "", false, fieldErr(name, "must be given once")
 }
 
-// decodeHeader percent-decodes an attribute header's value.
-func decodeHeader(field, v string) (string, *FieldError) {
-	s, err := headers.Decode(v)
+// decodeAttributeHeader percent-decodes the value v of the attribute
+// header field.
+func decodeAttributeHeader(field, v string) (string, *FieldError) {
+	s, err := DecodeHeader(v)
 	if err != nil {
-		reason := strings.TrimPrefix(err.Error(), headers.ErrInvalid.Error()+": ")
+		reason := strings.TrimPrefix(err.Error(), ErrInvalidHeader.Error()+": ")
 		return "", fieldErr(field, "must be percent-encoded UTF-8 ("+reason+")")
 	}
 	return s, nil
@@ -130,4 +129,18 @@ func contentType(h http.Header) (*string, *FieldError) {
 		return nil, fieldErr(field, r)
 	}
 	return &ct, nil
+}
+
+// SetBinaryHeaders sets the binary content mode headers of ev in h: every
+// attribute but datacontenttype as a percent-encoded "ce-" header, and
+// datacontenttype, when set, as Content-Type. The body is ev.Data().
+func SetBinaryHeaders(h http.Header, ev *event.Event) {
+	EachAttribute(ev, func(name, value string) {
+		if name != "datacontenttype" {
+			h.Set(HeaderPrefix+name, EncodeHeader(value))
+		}
+	})
+	if ct := ev.DataContentType(); ct != "" {
+		h.Set("Content-Type", ct)
+	}
 }

@@ -1,4 +1,4 @@
-package headers
+package wire
 
 import (
 	"errors"
@@ -10,16 +10,16 @@ import (
 
 func TestEncodeDecodeSpecVector(t *testing.T) {
 	const plain, encoded = "Euro € 😀", "Euro%20%E2%82%AC%20%F0%9F%98%80"
-	if got := Encode(plain); got != encoded {
-		t.Errorf("Encode(%q) = %q, want %q", plain, got, encoded)
+	if got := EncodeHeader(plain); got != encoded {
+		t.Errorf("EncodeHeader(%q) = %q, want %q", plain, got, encoded)
 	}
-	got, err := Decode(encoded)
+	got, err := DecodeHeader(encoded)
 	if err != nil || got != plain {
-		t.Errorf("Decode(%q) = %q, %v; want %q", encoded, got, err, plain)
+		t.Errorf("DecodeHeader(%q) = %q, %v; want %q", encoded, got, err, plain)
 	}
 }
 
-func TestEncode(t *testing.T) {
+func TestEncodeHeader(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"plain", "abc/def:1", "abc/def:1"},
 		{"quote and percent", `a"b%c`, "a%22b%25c"},
@@ -29,35 +29,35 @@ func TestEncode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Encode(tt.in); got != tt.want {
-				t.Errorf("Encode(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := EncodeHeader(tt.in); got != tt.want {
+				t.Errorf("EncodeHeader(%q) = %q, want %q", tt.in, got, tt.want)
 			}
-			back, err := Decode(tt.want)
+			back, err := DecodeHeader(tt.want)
 			if err != nil || back != tt.in {
-				t.Errorf("Decode(%q) = %q, %v; want %q", tt.want, back, err, tt.in)
+				t.Errorf("DecodeHeader(%q) = %q, %v; want %q", tt.want, back, err, tt.in)
 			}
 		})
 	}
 }
 
-func TestDecodeInvalid(t *testing.T) {
+func TestDecodeHeaderInvalid(t *testing.T) {
 	for _, in := range []string{"%", "a%2", "%zz", "%FF", "%C3%28", "\xff"} {
 		t.Run(in, func(t *testing.T) {
-			if _, err := Decode(in); !errors.Is(err, ErrInvalid) {
-				t.Errorf("Decode(%q) error = %v, want ErrInvalid", in, err)
+			if _, err := DecodeHeader(in); !errors.Is(err, ErrInvalidHeader) {
+				t.Errorf("DecodeHeader(%q) error = %v, want ErrInvalidHeader", in, err)
 			}
 		})
 	}
 }
 
-func TestDecodeLowercaseHex(t *testing.T) {
-	got, err := Decode("%e2%82%ac")
+func TestDecodeHeaderLowercaseHex(t *testing.T) {
+	got, err := DecodeHeader("%e2%82%ac")
 	if err != nil || got != "€" {
-		t.Errorf("Decode = %q, %v; want €", got, err)
+		t.Errorf("DecodeHeader = %q, %v; want €", got, err)
 	}
 }
 
-func TestEach(t *testing.T) {
+func TestEachAttribute(t *testing.T) {
 	ev := event.New()
 	ev.SetID("1")
 	ev.SetSource("/s")
@@ -70,16 +70,16 @@ func TestEach(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	Each(&ev, func(n, v string) { got = append(got, n+"="+v) })
+	EachAttribute(&ev, func(n, v string) { got = append(got, n+"="+v) })
 	want := []string{"specversion=1.0", "id=1", "source=/s", "type=t",
 		"datacontenttype=application/json", "subject=sub", "time=2024-01-02T03:04:05Z",
 		"alpha=7", "zeta=z"}
 	if len(got) != len(want) {
-		t.Fatalf("Each gave %q, want %q", got, want)
+		t.Fatalf("EachAttribute gave %q, want %q", got, want)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("Each[%d] = %q, want %q", i, got[i], want[i])
+			t.Errorf("EachAttribute[%d] = %q, want %q", i, got[i], want[i])
 		}
 	}
 }

@@ -1,6 +1,13 @@
-package headers
+package wire
 
 import "strings"
+
+// The media types of the CloudEvents JSON formats: one event, and a batch
+// of events as a JSON array.
+const (
+	StructuredMediaType = "application/cloudevents+json"
+	BatchMediaType      = "application/cloudevents-batch+json"
+)
 
 // MediaType returns the lower-cased media type of a Content-Type or
 // datacontenttype value, without parameters and surrounding white space.
@@ -32,4 +39,16 @@ func IsText(contentType string) bool {
 // syntax suffix suffix after a non-empty name.
 func hasSuffixType(sub, suffix string) bool {
 	return len(sub) > len(suffix) && strings.HasSuffix(sub, suffix)
+}
+
+// isCloudEventsFormat reports whether the media type mt names a
+// CloudEvents format or batch format: application/cloudevents or
+// application/cloudevents-batch, with or without a +suffix.
+func isCloudEventsFormat(mt string) bool {
+	for _, base := range [...]string{"application/cloudevents", "application/cloudevents-batch"} {
+		if mt == base || strings.HasPrefix(mt, base+"+") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package headers
+package wire
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
-func TestSet(t *testing.T) {
+func TestStoreAttribute(t *testing.T) {
 	tests := []struct {
 		name, attr, value string
 		check             func(ec *event.EventContextV1) bool
@@ -40,17 +40,17 @@ func TestSet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ec := &event.EventContextV1{}
-			if err := Set(ec, tt.attr, tt.value); err != nil {
-				t.Fatalf("Set(%q, %q) = %v", tt.attr, tt.value, err)
+			if err := storeAttribute(ec, tt.attr, tt.value); err != nil {
+				t.Fatalf("storeAttribute(%q, %q) = %v", tt.attr, tt.value, err)
 			}
 			if !tt.check(ec) {
-				t.Errorf("Set(%q, %q) gave %+v", tt.attr, tt.value, ec)
+				t.Errorf("storeAttribute(%q, %q) gave %+v", tt.attr, tt.value, ec)
 			}
 		})
 	}
 }
 
-func TestSetRefuses(t *testing.T) {
+func TestStoreAttributeRefuses(t *testing.T) {
 	tests := []struct{ name, attr, value string }{
 		{"other specversion", "specversion", "0.3"},
 		{"source not a URI reference", "source", "%zz"},
@@ -61,8 +61,8 @@ func TestSetRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := Set(&event.EventContextV1{}, tt.attr, tt.value); err == nil {
-				t.Errorf("Set(%q, %q) = nil, want an error", tt.attr, tt.value)
+			if err := storeAttribute(&event.EventContextV1{}, tt.attr, tt.value); err == nil {
+				t.Errorf("storeAttribute(%q, %q) = nil, want an error", tt.attr, tt.value)
 			}
 		})
 	}
