@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
@@ -120,7 +121,7 @@ func TestStalledUploadsHoldOnlyWhatTheySent(t *testing.T) {
 	if held, most := h.inFlightBytes(), 4*max(firstBodyBuffer, 2*sent); held > most {
 		t.Errorf("4 uploads that sent %d bytes each hold %d bytes of the budget, want at most %d", sent, held, most)
 	}
-	wantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
+	apitest.WantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
 
 	// The budget still bounds what is held: an upload bringing more than is
 	// left is refused while it is still sending.
@@ -200,7 +201,7 @@ func TestOversizedHeadersAnswer431(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			if tt.want == http.StatusOK {
-				wantStatus(t, resp, http.StatusOK)
+				apitest.WantStatus(t, resp, http.StatusOK)
 				return
 			}
 			p := wantProblem(t, resp, tt.want, "limit of 65536")

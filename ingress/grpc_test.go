@@ -9,16 +9,15 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 )
 
 // serveGRPC serves h.api's gRPC API on a loopback port until the test ends
@@ -72,8 +71,8 @@ func TestGRPCPublishStoresWhatHTTPStores(t *testing.T) {
 	resp := h.post("/v1/publish/a", `{"n":1}`, "ce-specversion: 1.0", "ce-id: same-1", "ce-source: https://example.com/shop",
 		"ce-type: order.created", "ce-subject: Euro%20%E2%82%AC", "ce-time: 2024-05-01T12:00:00Z", "ce-partitionkey: k1",
 		"Content-Type: application/json")
-	wantStatus(t, resp, http.StatusOK)
-	httpSeq := decodeJSON[Result](t, resp).Sequence
+	apitest.WantStatus(t, resp, http.StatusOK)
+	httpSeq := apitest.DecodeJSON[Result](t, resp).Sequence
 	ev := &pb.CloudEvent{Id: "same-1", Source: "https://example.com/shop", SpecVersion: "1.0", Type: "order.created",
 		Attributes: map[string]*pb.CloudEventAttributeValue{
 			"datacontenttype": ceString("application/json"),
@@ -193,9 +192,9 @@ func TestGRPCRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := wantCode(t, tt.call(), tt.code)
+			st := apitest.WantCode(t, tt.call(), tt.code)
 			if tt.field != "" {
-				wantField(t, st, tt.field)
+				apitest.WantField(t, st, tt.field)
 			}
 		})
 	}
@@ -216,27 +215,4 @@ func publishBatch(c eventsidecarv1.EventSidecarClient, topic string, evs ...*pb.
 		_, err := c.PublishBatch(context.Background(), &eventsidecarv1.PublishBatchRequest{Topic: topic, Events: evs})
 		return err
 	}
-}
-
-func wantCode(t *testing.T, err error, code codes.Code) *status.Status {
-	t.Helper()
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != code {
-		t.Fatalf("error = %v, want code %s", err, code)
-	}
-	return st
-}
-
-func wantField(t *testing.T, st *status.Status, field string) {
-	t.Helper()
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				if v.GetField() == field && v.GetDescription() != "" {
-					return
-				}
-			}
-		}
-	}
-	t.Errorf("status %q details %v name no field %q", st.Message(), st.Details(), field)
 }

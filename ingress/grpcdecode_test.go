@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
@@ -117,7 +118,7 @@ func TestGRPCRejectsBadAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantField(t, wantCode(t, tt.call(), codes.InvalidArgument), tt.field)
+			apitest.WantField(t, apitest.WantCode(t, tt.call(), codes.InvalidArgument), tt.field)
 		})
 	}
 	if n := h.stored(); n != 0 {
@@ -171,7 +172,7 @@ func TestGRPCMalformedRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out []byte
 			err := conn.Invoke(rpcCtx(t), tt.method, tt.body, &out, grpc.ForceCodecV2(rawCodec{}))
-			wantField(t, wantCode(t, err, codes.InvalidArgument), "request")
+			apitest.WantField(t, apitest.WantCode(t, err, codes.InvalidArgument), "request")
 		})
 	}
 	t.Run("Subscribe", func(t *testing.T) {
@@ -184,7 +185,7 @@ func TestGRPCMalformedRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out []byte
-		wantCode(t, stream.RecvMsg(&out), codes.InvalidArgument)
+		apitest.WantCode(t, stream.RecvMsg(&out), codes.InvalidArgument)
 	})
 	if n := h.stored(); n != 0 {
 		t.Errorf("stored = %d, want 0", n)

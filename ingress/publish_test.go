@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/problem"
 	"github.com/eventsidecar/eventsidecar/wire"
 )
@@ -65,8 +66,8 @@ func TestPublishModes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now().UTC()
 			resp := h.post("/v1/publish/orders.created", tt.body, tt.headers...)
-			wantStatus(t, resp, http.StatusOK)
-			got := decodeJSON[Result](t, resp)
+			apitest.WantStatus(t, resp, http.StatusOK)
+			got := apitest.DecodeJSON[Result](t, resp)
 			if got.Topic != "orders.created" || got.Sequence == 0 || got.Duplicate {
 				t.Errorf("answer = %+v", got)
 			}
@@ -102,8 +103,8 @@ func TestPublishBatch(t *testing.T) {
 	}
 	resp := h.post("/v1/publish/orders.created", "["+strings.Join(entries, ",")+"]",
 		"Content-Type: application/cloudevents-batch+json; charset=utf-8")
-	wantStatus(t, resp, http.StatusOK)
-	got := decodeJSON[map[string][]Result](t, resp)["results"]
+	apitest.WantStatus(t, resp, http.StatusOK)
+	got := apitest.DecodeJSON[map[string][]Result](t, resp)["results"]
 	if len(got) != 3 {
 		t.Fatalf("results = %+v, want 3", got)
 	}
@@ -129,11 +130,11 @@ type problemBody struct {
 
 func wantProblem(t *testing.T, resp *http.Response, status int, detailHas string) problemBody {
 	t.Helper()
-	wantStatus(t, resp, status)
+	apitest.WantStatus(t, resp, status)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q, want application/problem+json", ct)
 	}
-	p := decodeJSON[problemBody](t, resp)
+	p := apitest.DecodeJSON[problemBody](t, resp)
 	if p.Status != status || p.Type == "" || p.Title == "" {
 		t.Errorf("problem = %+v", p)
 	}
@@ -207,11 +208,11 @@ func TestBatchWithOneBadEntryStoresNothing(t *testing.T) {
 
 func TestIdempotency(t *testing.T) {
 	h := newHarness(t, nil)
-	first := decodeJSON[Result](t, h.post("/v1/publish/orders.created", `{"n":1}`, binaryEvent...))
+	first := apitest.DecodeJSON[Result](t, h.post("/v1/publish/orders.created", `{"n":1}`, binaryEvent...))
 	t.Run("same event is a duplicate", func(t *testing.T) {
 		resp := h.post("/v1/publish/orders.created", `{"n":1}`, binaryEvent...)
-		wantStatus(t, resp, http.StatusOK)
-		got := decodeJSON[Result](t, resp)
+		apitest.WantStatus(t, resp, http.StatusOK)
+		got := apitest.DecodeJSON[Result](t, resp)
 		if !got.Duplicate || got.Sequence != first.Sequence || got.ID != first.ID {
 			t.Errorf("second publish = %+v, want duplicate of %+v", got, first)
 		}
@@ -220,7 +221,7 @@ func TestIdempotency(t *testing.T) {
 		wantProblem(t, h.post("/v1/publish/orders.created", `{"n":2}`, binaryEvent...), 422, fmt.Sprint(first.Sequence))
 	})
 	t.Run("same event on another topic is stored", func(t *testing.T) {
-		got := decodeJSON[Result](t, h.post("/v1/publish/orders.other", `{"n":1}`, binaryEvent...))
+		got := apitest.DecodeJSON[Result](t, h.post("/v1/publish/orders.other", `{"n":1}`, binaryEvent...))
 		if got.Duplicate {
 			t.Errorf("publish to another topic = %+v, want stored", got)
 		}
@@ -233,10 +234,10 @@ func TestIdempotency(t *testing.T) {
 func TestIdempotencyKeyHeader(t *testing.T) {
 	h := newHarness(t, nil)
 	raw := []string{"Content-Type: text/plain"}
-	first := decodeJSON[Result](t, h.post("/v1/publish/orders.created", "hello", append(raw, "Idempotency-Key: order-7")...))
+	first := apitest.DecodeJSON[Result](t, h.post("/v1/publish/orders.created", "hello", append(raw, "Idempotency-Key: order-7")...))
 	for _, key := range []string{"order-7", `"order-7"`} {
 		t.Run(key, func(t *testing.T) {
-			got := decodeJSON[Result](t, h.post("/v1/publish/orders.created", "hello", append(raw, "Idempotency-Key: "+key)...))
+			got := apitest.DecodeJSON[Result](t, h.post("/v1/publish/orders.created", "hello", append(raw, "Idempotency-Key: "+key)...))
 			if !got.Duplicate || got.Sequence != first.Sequence || got.ID != first.ID {
 				t.Errorf("resend = %+v, want duplicate of %+v", got, first)
 			}
@@ -263,11 +264,11 @@ func TestOverloadAnswers429(t *testing.T) {
 
 func TestMetricsMove(t *testing.T) {
 	h := newHarness(t, nil)
-	wantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
-	wantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
-	wantStatus(t, h.post("/v1/publish/orders.*", "{}", binaryEvent...), http.StatusBadRequest)
+	apitest.WantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
+	apitest.WantStatus(t, h.post("/v1/publish/orders.created", "{}", binaryEvent...), http.StatusOK)
+	apitest.WantStatus(t, h.post("/v1/publish/orders.*", "{}", binaryEvent...), http.StatusBadRequest)
 	resp := h.get("/metrics")
-	wantStatus(t, resp, http.StatusOK)
+	apitest.WantStatus(t, resp, http.StatusOK)
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -340,7 +341,7 @@ func TestShutdownFlipsReadinessAndFinishesInFlight(t *testing.T) {
 		t.FailNow()
 	}
 	defer resp.Body.Close()
-	wantStatus(t, resp, http.StatusOK)
+	apitest.WantStatus(t, resp, http.StatusOK)
 	if err := <-served; err != nil {
 		t.Errorf("Serve = %v", err)
 	}
@@ -385,7 +386,7 @@ func TestInFlightBytesBound(t *testing.T) {
 	if code := <-held; code != http.StatusOK {
 		t.Errorf("held publish answered %d, want 200", code)
 	}
-	wantStatus(t, h.post("/v1/publish/orders.created", body, binaryEvent...), http.StatusOK)
+	apitest.WantStatus(t, h.post("/v1/publish/orders.created", body, binaryEvent...), http.StatusOK)
 }
 
 func TestMalformedBodies(t *testing.T) {
@@ -441,8 +442,8 @@ func TestTraceContextIsStored(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := h.post("/v1/publish/orders.created", tt.body, append(tt.headers, "Content-Type: application/cloudevents+json")...)
-			wantStatus(t, resp, http.StatusOK)
-			msg := h.rawMsg(decodeJSON[Result](t, resp).Sequence)
+			apitest.WantStatus(t, resp, http.StatusOK)
+			msg := h.rawMsg(apitest.DecodeJSON[Result](t, resp).Sequence)
 			parent, state := msg.Header.Get("traceparent"), msg.Header.Get("tracestate")
 			parts := strings.Split(parent, "-")
 			if len(parts) != 4 || parts[1] == "0000000000000000" {

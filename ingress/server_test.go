@@ -2,12 +2,10 @@ package ingress
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/server"
 )
 
@@ -73,30 +72,12 @@ func (h *harness) post(path, body string, hdrs ...string) *http.Response {
 // do sends a request with the given headers ("Name: value" pairs).
 func (h *harness) do(method, path, body string, hdrs ...string) *http.Response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, kv := range hdrs {
-		k, v, _ := strings.Cut(kv, ":")
-		req.Header.Add(k, strings.TrimSpace(v))
-	}
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	h.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return apitest.Do(h.t, h.srv.Client(), method, h.srv.URL+path, body, hdrs...)
 }
 
 func (h *harness) get(path string) *http.Response {
 	h.t.Helper()
-	resp, err := h.srv.Client().Get(h.srv.URL + path)
-	if err != nil {
-		h.t.Fatalf("GET %s: %v", path, err)
-	}
-	h.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return h.do(http.MethodGet, path, "")
 }
 
 // rawMsg returns the stored message at seq.
@@ -129,21 +110,4 @@ func (h *harness) stored() uint64 {
 		h.t.Fatalf("stream info: %v", err)
 	}
 	return info.State.Msgs
-}
-
-func decodeJSON[T any](t *testing.T, resp *http.Response) T {
-	t.Helper()
-	var v T
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatalf("decode %s answer: %v", resp.Status, err)
-	}
-	return v
-}
-
-func wantStatus(t *testing.T, resp *http.Response, want int) {
-	t.Helper()
-	if resp.StatusCode != want {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, want, body)
-	}
 }

@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/eventsidecar/eventsidecar/internal/syncbuf"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,28 +19,10 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 )
 
-// admitLog is a log buffer safe for the server's goroutines and the test.
-type admitLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *admitLog) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *admitLog) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // webhookServer is a real HTTP server running NewHandler, and its log.
-func webhookServer(t *testing.T, opts Options) (*httptest.Server, *admitLog) {
+func webhookServer(t *testing.T, opts Options) (*httptest.Server, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &admitLog{}
+	logs := &syncbuf.Buffer{}
 	opts.Log = slog.New(slog.NewJSONHandler(logs, nil))
 	srv := httptest.NewServer(NewHandler(opts))
 	t.Cleanup(srv.Close)

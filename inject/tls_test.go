@@ -12,28 +12,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/eventsidecar/eventsidecar/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for a logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newTestLogger logs JSON to w.
-func newTestLogger(w *syncBuffer) *slog.Logger {
+func newTestLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
@@ -146,7 +130,7 @@ func waitServed(t *testing.T, addr string, want []byte) {
 
 // waitFailed polls handshakes until log holds s, checking that each
 // serves want.
-func waitFailed(t *testing.T, addr string, log *syncBuffer, s string, want []byte) {
+func waitFailed(t *testing.T, addr string, log *syncbuf.Buffer, s string, want []byte) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -231,7 +215,7 @@ func TestCertReloaderRewrites(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writeFile(t, certFile, a.cert)
 	writeFile(t, keyFile, a.key)
-	var log syncBuffer
+	var log syncbuf.Buffer
 	r, err := NewCertReloader(certFile, keyFile, newTestLogger(&log))
 	if err != nil {
 		t.Fatal(err)

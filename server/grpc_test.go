@@ -19,6 +19,7 @@ import (
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/problem"
 	"github.com/eventsidecar/eventsidecar/server"
 )
@@ -97,15 +98,6 @@ func rpcCtx(t *testing.T, kv ...string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, kv...)
 }
 
-func wantCode(t *testing.T, err error, code codes.Code) *status.Status {
-	t.Helper()
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != code {
-		t.Fatalf("error = %v, want code %s", err, code)
-	}
-	return st
-}
-
 // startStream opens a Subscribe stream on conn and sends a start naming
 // subscription.
 func startStream(t *testing.T, ctx context.Context, conn *grpc.ClientConn, subscription string) grpc.BidiStreamingClient[eventsidecarv1.SubscribeRequest, eventsidecarv1.SubscribeResponse] {
@@ -137,13 +129,13 @@ func TestGRPCToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := client.Publish(rpcCtx(t, tt.md...), &eventsidecarv1.PublishRequest{Topic: "a"})
-			wantCode(t, err, tt.code)
+			apitest.WantCode(t, err, tt.code)
 			_, err = startStream(t, rpcCtx(t, tt.md...), conn, "nope").Recv()
 			want, wantRejected := tt.code, []problem.Code{problem.CodeUnauthorized, problem.CodeUnauthorized}
 			if want == codes.OK {
 				want, wantRejected = codes.NotFound, nil // past the token check
 			}
-			wantCode(t, err, want)
+			apitest.WantCode(t, err, want)
 			if got := s.rejected.take(); !slices.Equal(got, wantRejected) {
 				t.Errorf("rejections counted = %v, want %v", got, wantRejected)
 			}
@@ -162,11 +154,11 @@ func TestGRPCWithoutHandlersIsUnimplemented(t *testing.T) {
 	conn, _ := dial(t, newServer(t, nil, server.Handlers{}))
 	client := eventsidecarv1.NewEventSidecarClient(conn)
 	_, err := client.Publish(rpcCtx(t), &eventsidecarv1.PublishRequest{Topic: "a"})
-	wantCode(t, err, codes.Unimplemented)
+	apitest.WantCode(t, err, codes.Unimplemented)
 	_, err = client.PublishBatch(rpcCtx(t), &eventsidecarv1.PublishBatchRequest{Topic: "a"})
-	wantCode(t, err, codes.Unimplemented)
+	apitest.WantCode(t, err, codes.Unimplemented)
 	_, err = startStream(t, rpcCtx(t), conn, "orders").Recv()
-	wantCode(t, err, codes.Unimplemented)
+	apitest.WantCode(t, err, codes.Unimplemented)
 }
 
 func TestGRPCDelegates(t *testing.T) {
@@ -201,7 +193,7 @@ func TestGRPCHealthAndReflection(t *testing.T) {
 		}
 	}
 	_, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{Service: "nope"})
-	wantCode(t, err, codes.NotFound)
+	apitest.WantCode(t, err, codes.NotFound)
 	notReady.Store(true)
 	if resp, err := health.Check(rpcCtx(t), &grpc_health_v1.HealthCheckRequest{}); err != nil || resp.GetStatus() != grpc_health_v1.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("Check while not ready = %v, %v; want NOT_SERVING", resp, err)
@@ -265,7 +257,7 @@ func TestSubscribeEndsAtShutdown(t *testing.T) {
 	_, err := stream.Recv()
 	// The cause's message: the stream was told to end, not cut off when
 	// http.shutdown_timeout passed.
-	if st := wantCode(t, err, codes.Unavailable); !strings.Contains(st.Message(), "shutting down") {
+	if st := apitest.WantCode(t, err, codes.Unavailable); !strings.Contains(st.Message(), "shutting down") {
 		t.Errorf("status message %q, want the shutdown's", st.Message())
 	}
 	if err := <-stopped; err != nil {
