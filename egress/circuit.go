@@ -47,8 +47,8 @@ const reasonFirstAnswer = "waiting for the app's first answer"
 // Each change is logged and counted (eventsidecar_subscription_circuit_open
 // and _transitions_total).
 //
-// A stream's dispatcher has no circuit (a nil *circuit always delivers
-// and counts every attempt): an app that is down has no stream open, a
+// A stream's dispatcher has no circuit (every attempt is made at once
+// and counts, unless cancelled): an app that is down has no stream open, a
 // stream that ends hands its deliveries back unattempted, a delivery the
 // app does not take within the timeout ends the stream, and a connected
 // app's answers, retry included, are its own decisions about the events.
@@ -94,9 +94,6 @@ func (c *circuit) state() (paused bool, reason string) {
 // probe (probe is true; the caller must then record its outcome) or the
 // circuit closes. It reports false when ctx ended first.
 func (c *circuit) allow(ctx context.Context) (probe, ok bool) {
-	if c == nil {
-		return false, true
-	}
 	for {
 		c.mu.Lock()
 		if !c.paused {
@@ -120,9 +117,6 @@ func (c *circuit) allow(ctx context.Context) (probe, ok bool) {
 // untilProbe is how long until the next probe may start; 0 while the
 // circuit is closed.
 func (c *circuit) untilProbe() time.Duration {
-	if c == nil {
-		return 0
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.paused {
@@ -155,9 +149,6 @@ func waitTurn(ctx context.Context, changed <-chan struct{}, wait time.Duration, 
 // toward max_attempts: a failure that opens the circuit, or that comes
 // while it is open, does not, nor does a cancelled one.
 func (c *circuit) record(seq uint64, o Outcome, probe bool) bool {
-	if c == nil {
-		return o.Cause != CauseCancelled
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if probe {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
-	"github.com/eventsidecar/eventsidecar/internal/pause"
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
@@ -28,29 +26,32 @@ type item struct {
 	attempt  int    // the attempt about to be made; 1 for the first
 	key      string // partitionkey when the subscription is ordered_by_key
 	received time.Time
+	// stop ends when the dispatcher stops: a wait for the event's turn or
+	// its retry in place gives up then, and the event goes back.
+	stop  context.Context
+	lease *lease // the slot the event is delivered in
 }
 
 // dispatcher delivers one subscription's events in this sidecar through
-// one deliverer: its webhook, or one of the app's streams.
+// one deliverer, its webhook or one of the app's streams: it fetches
+// them, admits those to deliver, runs each through its delivery chain
+// (see delivery), and hands back what is left when it stops.
 type dispatcher struct {
 	s              *subscription
 	sub            config.Subscription // s.sub
 	window         int                 // the most deliveries at once: max_in_flight, or a stream's window
-	b              *broker.Client
+	b              *broker.Client      // its connection while waiting for events; the stream, to unpin
 	cons           jetstream.Consumer
-	del            deliverer
-	seen           *dedup.Delivered
+	failures       failureLookup
 	log            *slog.Logger
-	m              *metrics
-	slots          chan struct{} // one per delivery in progress, up to max_in_flight
+	tally          tally         // its counts
+	slots          chan struct{} // one per delivery in progress, up to window
 	keys           *keyed        // nil unless ordered_by_key
 	reservedPrefix string        // subjects of the sidecar's own topics ("_...")
 	skipSubjects   [2]string     // never delivered: the own dead-letter subject; always delivered: the own replay subject
-	circuit        *circuit      // the webhook's; nil for a stream
 	watch          *watch
-
-	parkedMu sync.Mutex
-	parked   map[*item]struct{} // waiting in memory (behind their key, to retry, for their turn to probe, for their record): kept alive with InProgress
+	parked         *parked // events waiting in memory, kept alive
+	deliver        handler // the delivery chain
 
 	pinMu    sync.Mutex
 	pin      string          // the priority group pin of the last event fetched (ordered subscriptions)
@@ -59,28 +60,38 @@ type dispatcher struct {
 	work sync.WaitGroup
 }
 
+// failureLookup returns how many attempts at delivering the event at a
+// stream sequence of a subscription failed (dedup.Delivered). It must be
+// safe for concurrent use.
+type failureLookup interface {
+	Failures(ctx context.Context, subscription string, seq uint64) (int, error)
+}
+
 // newDispatcher returns a dispatcher delivering s's events from cons (a
-// handle on s's consumer) through del, at most window at once. A webhook's
+// handle on s's consumer) through del, at most window at once, storing
+// dead letters through b and recording deliveries in seen. A webhook's
 // dispatcher guards it with a circuit, which s then shows.
 func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *broker.Client, del deliverer,
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
 	sub := s.sub
 	d := &dispatcher{
-		s: s, sub: sub, window: window, b: b, cons: cons, del: del, seen: seen, m: m,
+		s: s, sub: sub, window: window, b: b, cons: cons, failures: seen, tally: tally{m: m, s: s},
 		log:            log.With("subscription", sub.Name),
 		slots:          make(chan struct{}, window),
 		reservedPrefix: b.Subject("_"),
 		skipSubjects:   [2]string{b.Subject(sub.DeadLetter()), b.Subject(ReplayTopic(sub.Name))},
-		parked:         map[*item]struct{}{},
+		parked:         &parked{},
 	}
 	d.watch = newWatch(sub.Name, d.log)
 	if sub.OrderedByKey {
 		d.keys = newKeyed()
 	}
+	var c *circuit
 	if _, ok := del.(*Webhook); ok {
-		d.circuit = newCircuit(sub.Retry, d.log, m.circuitMetrics(sub.Name))
-		s.circuit.Store(d.circuit)
+		c = newCircuit(sub.Retry, d.log, m.circuitMetrics(sub.Name))
+		s.circuit.Store(c)
 	}
+	d.deliver = d.delivery(b, seen, del, c)
 	return d
 }
 
@@ -98,7 +109,7 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) {
 	defer d.s.running.remove(d)
 	work, cancelWork := context.WithCancel(context.WithoutCancel(stop))
 	defer cancelWork()
-	go d.keepalive(work)
+	go d.parked.keepalive(work, ackWait(d.sub)/3)
 	d.fetch(stop, work, it)
 	done := make(chan struct{})
 	go func() { d.work.Wait(); close(done) }()
@@ -159,7 +170,7 @@ func (d *dispatcher) start(stop, work context.Context, msg jetstream.Msg) {
 	case it.key == "":
 		d.spawn(l, func() { d.process(stop, work, it, l) })
 	case !d.keys.admit(it.key, it):
-		d.park(it)
+		d.parked.add(it)
 		l.release()
 	default:
 		d.spawn(l, func() { d.runKey(stop, work, it, l) })
@@ -181,7 +192,7 @@ func (d *dispatcher) spawn(l *lease, fn func()) {
 func (d *dispatcher) runKey(stop, work context.Context, it *item, l *lease) {
 	key := it.key
 	for ; it != nil; it = d.keys.next(key) {
-		d.unpark(it)
+		d.parked.remove(it)
 		if stop.Err() != nil {
 			d.s.inflight.release(it.seq)
 			d.giveBack(it.msg)
@@ -227,7 +238,7 @@ func (d *dispatcher) admit(msg jetstream.Msg, received time.Time) (*item, bool) 
 // copyInFlight drops a redelivered copy of an event this sidecar is
 // delivering, unsettled: the first copy's settlement settles it.
 func (d *dispatcher) copyInFlight(msg jetstream.Msg) {
-	d.m.deliveries.WithLabelValues(d.sub.Name, outcomeDuplicate).Inc()
+	d.tally.outcome(outcomeDuplicate)
 	d.log.Debug("a redelivered copy of an event being delivered here; dropped", "subject", msg.Subject())
 }
 
@@ -243,123 +254,43 @@ func partitionKey(ev *event.Event) string {
 	return s
 }
 
-// process delivers it until it is settled: delivered, dead-lettered, or
-// handed back to the broker to retry later. An event of an ordered key
-// retries in place instead, holding its key but not a slot while it waits.
-// An attempt that does not count (the app is down) hands the event back,
-// or for an ordered key waits in place for its next turn.
+// process delivers it through the delivery chain, in the slot l holds,
+// and then lets a copy of it be delivered again.
 func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 	defer d.s.inflight.release(it.seq)
-	ctx, span := startProcessSpan(work, d.sub.Name, it)
-	defer span.End()
-	if d.alreadyDelivered(ctx, it) {
-		return
-	}
-	for {
-		o, counts, ok := d.try(stop, ctx, it)
-		switch {
-		case !ok:
-			// Stopped before an answer: handed back, not a failed attempt.
-			d.giveBack(it.msg)
-			return
-		case !counts:
-			d.notePaused(ctx, it, o)
-			if it.key == "" {
-				d.retryLater(it)
-				return
-			}
-			continue
-		case o.Kind != Retry || it.key == "":
-			d.settle(ctx, it, o)
-			return
-		}
-		d.noteRetry(ctx, it, o)
-		d.noteFailure(it)
-		if !d.waitInPlace(stop, it, o.Delay, l) {
-			d.giveBack(it.msg)
-			return
-		}
-		it.attempt++
-	}
+	it.stop, it.lease = stop, l
+	d.deliver(work, it)
 }
 
-// try makes it's next attempt once the circuit lets it, waiting, kept
-// alive, while the app is down and it is not its turn to probe. It
-// returns the outcome, with the attempt limit applied when the attempt
-// counts; ok is false when stop came first or the attempt was cancelled.
-func (d *dispatcher) try(stop, ctx context.Context, it *item) (o Outcome, counts, ok bool) {
-	if limit := d.sub.Retry.MaxAttempts; it.attempt > limit {
-		return Outcome{Kind: Dead, Reason: "gave up after " + strconv.Itoa(limit) + " attempts"}, true, true
+// attempts is the attempt a delivery of an event makes: one more than its
+// failed attempts recorded. Deliveries the broker made that reached no
+// attempt (events handed back, held while the app was down, or lost with
+// a pull request) count for nothing. The first delivery needs no lookup;
+// when the lookup fails, every delivery counts as an attempt.
+func (d *dispatcher) attempts(meta *jetstream.MsgMetadata) int {
+	n := int(meta.NumDelivered)
+	if n <= 1 {
+		return 1
 	}
-	d.park(it)
-	probe, ok := d.circuit.allow(stop)
-	d.unpark(it)
-	if !ok {
-		return Outcome{}, false, false
+	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
+	defer cancel()
+	failed, err := d.failures.Failures(ctx, d.sub.Name, meta.Sequence.Stream)
+	if err != nil {
+		d.log.Warn("failure lookup failed; counting every delivery as an attempt", "error", err)
+		return n
 	}
-	o = d.attempt(ctx, it)
-	counts = d.circuit.record(it.seq, o, probe)
-	if o.Cause == CauseCancelled {
-		return o, false, false
-	}
-	if counts {
-		o = limitAttempts(o, it.attempt, d.sub.Retry)
-	}
-	return o, counts, true
+	return min(failed+1, n)
 }
 
-func (d *dispatcher) attempt(ctx context.Context, it *item) Outcome {
-	if time.Since(it.received) > ackWait(d.sub)/4 {
-		_ = it.msg.InProgress()
-	}
-	d.s.inFlight.Add(1)
-	d.m.inFlight.WithLabelValues(d.sub.Name).Inc()
-	o := d.del.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt})
-	d.m.inFlight.WithLabelValues(d.sub.Name).Dec()
-	d.s.inFlight.Add(-1)
-	d.m.latency.WithLabelValues(d.sub.Name).Observe(o.Took.Seconds())
-	return o
+// skip acknowledges an event that is not for this subscription.
+func (d *dispatcher) skip(msg jetstream.Msg) {
+	d.tally.outcome(outcomeSkipped)
+	ack(msg, d.log)
 }
 
-// waitInPlace waits delay for an ordered event's next attempt, without a
-// slot; it reports false when stop ended the wait.
-func (d *dispatcher) waitInPlace(stop context.Context, it *item, delay time.Duration, l *lease) bool {
-	d.park(it)
-	defer d.unpark(it)
-	l.release()
-	if !pause.For(stop, delay) {
-		return false
-	}
-	return l.acquire(stop)
-}
-
-func (d *dispatcher) park(it *item) {
-	d.parkedMu.Lock()
-	d.parked[it] = struct{}{}
-	d.parkedMu.Unlock()
-}
-
-func (d *dispatcher) unpark(it *item) {
-	d.parkedMu.Lock()
-	delete(d.parked, it)
-	d.parkedMu.Unlock()
-}
-
-// keepalive tells the broker, every third of the ack wait, that the events
-// waiting in memory are still being worked on, until ctx ends.
-func (d *dispatcher) keepalive(ctx context.Context) {
-	t := time.NewTicker(ackWait(d.sub) / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		d.parkedMu.Lock()
-		for it := range d.parked {
-			_ = it.msg.InProgress()
-		}
-		d.parkedMu.Unlock()
-	}
+// terminate drops an event that cannot be delivered.
+func (d *dispatcher) terminate(msg jetstream.Msg, reason string) {
+	d.tally.outcome(outcomeInvalid)
+	d.log.Error("not a deliverable event; dropped", "subject", msg.Subject(), "reason", reason)
+	_ = msg.TermWithReason("eventsidecar: " + reason)
 }

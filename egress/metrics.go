@@ -66,6 +66,26 @@ func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
 	return mt, nil
 }
 
+// tally counts one subscription's deliveries in this sidecar: in the
+// delivery metrics, under its name, and in the counts its Stats show.
+// Safe for concurrent use.
+type tally struct {
+	m *metrics
+	s *subscription
+}
+
+// outcome counts one in eventsidecar_deliveries_total with the label
+// outcome.
+func (t tally) outcome(outcome string) {
+	t.m.deliveries.WithLabelValues(t.s.sub.Name, outcome).Inc()
+}
+
+// deadLettered counts a dead letter stored.
+func (t tally) deadLettered() {
+	t.s.deadLettered.Add(1)
+	t.m.deadLetters.WithLabelValues(t.s.sub.Name).Inc()
+}
+
 // circuitMetrics returns the function a subscription's circuit reports
 // its state with: the gauge, and, unless first (the state it starts in),
 // a transition.

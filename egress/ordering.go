@@ -50,6 +50,23 @@ func (k *keyed) next(key string) *item {
 	return it
 }
 
+// giveBack hands an event back to the broker at stop; its attempts are
+// counted by the failures recorded (see limitStep), so a hand-back uses
+// none up. An ordered subscription's events are held until every event is
+// settled and the pin is released, and then handed back in stream order
+// (handBack), so that the broker's redelivery queue is in stream order. Events of the
+// subscription this dispatcher never fetched may still reach the next
+// pinned puller before them: order across a hand-over is not guaranteed.
+func (d *dispatcher) giveBack(msg jetstream.Msg) {
+	if d.keys == nil {
+		nak(msg, 0, d.log)
+		return
+	}
+	d.pinMu.Lock()
+	d.returned = append(d.returned, msg)
+	d.pinMu.Unlock()
+}
+
 // handBack hands back the events giveBack held, in stream order.
 func (d *dispatcher) handBack() {
 	d.pinMu.Lock()
@@ -58,8 +75,17 @@ func (d *dispatcher) handBack() {
 	d.pinMu.Unlock()
 	slices.SortFunc(returned, func(a, b jetstream.Msg) int { return cmp.Compare(streamSeq(a), streamSeq(b)) })
 	for _, msg := range returned {
-		d.nak(msg, 0)
+		nak(msg, 0, d.log)
 	}
+}
+
+// streamSeq is msg's stream sequence, 0 when unknown.
+func streamSeq(msg jetstream.Msg) uint64 {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0
+	}
+	return meta.Sequence.Stream
 }
 
 // unpinTimeout bounds the broker calls of unpin.

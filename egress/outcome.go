@@ -37,7 +37,7 @@ const reasonCancelled = "cancelled"
 //   - other 4xx: Dead at once (CauseAnswer).
 //
 // The table's last row, attempts reaching max_attempts, is not applied
-// here but by the dispatcher (limitAttempts), to the attempts that count:
+// here but by the attempt limit (limitStep), to the attempts that count:
 // those made while the app is down do not (see circuit).
 //
 // err, when not nil, is why no answer came; status and header are then
@@ -73,17 +73,6 @@ func Decide(status int, header http.Header, err error, attempt int, r config.Ret
 		return Outcome{Kind: Dead, Status: status, Reason: reason}
 	}
 	return Outcome{Kind: Retry, Cause: CauseFailure, Status: status, Delay: Backoff(attempt, r, rnd), Reason: reason}
-}
-
-// limitAttempts is the last row of the table of contract §5: a Retry when
-// attempt >= r.MaxAttempts becomes Dead with the reason "gave up after N
-// attempts: <reason>".
-func limitAttempts(o Outcome, attempt int, r config.Retry) Outcome {
-	if o.Kind == Retry && attempt >= r.MaxAttempts {
-		o.Kind, o.Delay = Dead, 0
-		o.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, o.Reason)
-	}
-	return o
 }
 
 // Backoff is the delay before the attempt after attempt number attempt (1

@@ -10,6 +10,9 @@ import (
 	"github.com/eventsidecar/eventsidecar/internal/pause"
 )
 
+// seenTimeout bounds one lookup or record in the delivered set.
+const seenTimeout = 2 * time.Second
+
 // Bounds of the backoff between attempts to record a delivery in the
 // delivered set.
 const (
@@ -26,41 +29,47 @@ const (
 // another stored copy, of the event waits for the record (answered). When
 // ctx ends first the event is acknowledged anyway: if that reaches the
 // broker, nothing comes again.
-func (d *dispatcher) remember(ctx context.Context, it *item) {
-	defer d.s.answered.add(it.ev)()
-	if err := d.mark(ctx, it); err != nil {
-		d.log.Warn("could not remember a delivery; keeping the event and trying again before acknowledging it",
+func (st *settlement) remember(ctx context.Context, it *item) {
+	defer st.answered.add(it.ev)()
+	if err := st.mark(ctx, it); err != nil {
+		st.log.Warn("could not remember a delivery; keeping the event and trying again before acknowledging it",
 			"id", it.ev.ID(), "source", it.ev.Source(), "error", err)
-		d.park(it)
-		err = d.retryMark(ctx, it)
-		d.unpark(it)
+		st.parked.add(it)
+		err = st.retryMark(ctx, it)
+		st.parked.remove(it)
 		if err != nil {
-			d.log.Error("stopped before a delivery was remembered; should the broker deliver it again, so will the sidecar",
+			st.log.Error("stopped before a delivery was remembered; should the broker deliver it again, so will the sidecar",
 				"id", it.ev.ID(), "source", it.ev.Source(), "error", err)
 		} else {
-			d.log.Info("delivery remembered", "id", it.ev.ID(), "source", it.ev.Source())
+			st.log.Info("delivery remembered", "id", it.ev.ID(), "source", it.ev.Source())
 		}
 	}
-	d.ack(it.msg)
+	ack(it.msg, st.log)
 }
 
 // retryMark tries to record it with backoff until that succeeds, or ctx
 // ends: it then returns the last error.
-func (d *dispatcher) retryMark(ctx context.Context, it *item) error {
+func (st *settlement) retryMark(ctx context.Context, it *item) error {
 	var err error
 	for wait := recordRetryMin; pause.For(ctx, wait); wait = min(2*wait, recordRetryMax) {
-		if err = d.mark(ctx, it); err == nil {
+		if err = st.mark(ctx, it); err == nil {
 			return nil
 		}
 	}
 	return err
 }
 
+// deliveredRecorder records that the app answered 2xx for an event of a
+// subscription (dedup.Delivered). It must be safe for concurrent use.
+type deliveredRecorder interface {
+	Mark(ctx context.Context, subscription, source, id string) error
+}
+
 // mark records it once.
-func (d *dispatcher) mark(ctx context.Context, it *item) error {
+func (st *settlement) mark(ctx context.Context, it *item) error {
 	ctx, cancel := context.WithTimeout(ctx, seenTimeout)
 	defer cancel()
-	return d.seen.Mark(ctx, d.sub.Name, it.ev.Source(), it.ev.ID())
+	return st.marks.Mark(ctx, st.name, it.ev.Source(), it.ev.ID())
 }
 
 // answered holds the events of a subscription that the app answered 2xx

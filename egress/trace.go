@@ -8,7 +8,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/eventsidecar/eventsidecar/tracing"
@@ -21,22 +20,6 @@ const (
 	attrAttempt = attribute.Key("eventsidecar.attempt")
 	attrOutcome = attribute.Key("eventsidecar.outcome")
 )
-
-// startProcessSpan starts the "process <subscription>" consumer span of an
-// event: a child of the publisher's span when the stored message carries
-// its trace context, else a new root.
-func startProcessSpan(ctx context.Context, subscription string, it *item) (context.Context, trace.Span) {
-	ctx = otel.GetTextMapPropagator().Extract(ctx, tracing.NATSCarrier(it.msg.Headers()))
-	return tracer.Start(ctx, "process "+subscription, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			semconv.MessagingSystemKey.String("nats"),
-			semconv.MessagingOperationTypeProcess,
-			semconv.MessagingOperationName("process"),
-			semconv.MessagingDestinationName(it.msg.Subject()),
-			semconv.MessagingConsumerGroupName(subscription),
-			semconv.MessagingMessageID(it.ev.ID()),
-		))
-}
 
 // traceHeaders is ctx's trace context as traceparent and tracestate.
 func traceHeaders(ctx context.Context) (parent, state string) {

@@ -90,9 +90,10 @@ type Delivery struct {
 
 // deliverer makes delivery attempts: a Webhook, or a Stream. Attempt
 // reports what the app's answer means by the table of contract §5 without
-// its last row: the dispatcher gives up after max_attempts, counting only
-// the attempts that count (see circuit). Attempt must return when ctx ends
-// (a Retry with Cause CauseCancelled and Delay 0).
+// its last row: the attempt limit (limitStep) gives up after
+// max_attempts, counting only the attempts that count (see circuit).
+// Attempt must return when ctx ends (a Retry with Cause CauseCancelled and
+// Delay 0).
 type deliverer interface {
 	Attempt(ctx context.Context, d Delivery) Outcome
 }

@@ -1,0 +1,43 @@
+package egress
+
+import (
+	"context"
+	"log/slog"
+)
+
+// deliveredLookup reports whether the app answered 2xx for an event of a
+// subscription within the duplicate window (dedup.Delivered). It must be
+// safe for concurrent use.
+type deliveredLookup interface {
+	Seen(ctx context.Context, subscription, source, id string) (bool, error)
+}
+
+// dedupStep ends as a duplicate, without an attempt, an event of the
+// subscription name that the app already answered 2xx for within the
+// duplicate window: one whose record is still pending in this sidecar
+// (answered; it waits, parked, for the record, until ctx ends), or one
+// seen holds. A failing lookup delivers (at least once).
+func dedupStep(name string, seen deliveredLookup, answered *answered, parked *parked, t tally, log *slog.Logger) middleware {
+	return func(next handler) handler {
+		return func(ctx context.Context, it *item) result {
+			if recorded := answered.pending(it.ev); recorded != nil {
+				parked.add(it)
+				select {
+				case <-recorded:
+				case <-ctx.Done():
+				}
+				parked.remove(it)
+				t.outcome(outcomeDuplicate)
+				return result{end: endDuplicate}
+			}
+			switch dup, err := seen.Seen(ctx, name, it.ev.Source(), it.ev.ID()); {
+			case err != nil:
+				log.Warn("delivered-set lookup failed; delivering", "id", it.ev.ID(), "error", err)
+			case dup:
+				t.outcome(outcomeDuplicate)
+				return result{end: endDuplicate}
+			}
+			return next(ctx, it)
+		}
+	}
+}
