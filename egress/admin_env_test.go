@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
@@ -96,42 +95,12 @@ func (h *adminHarness) post(path, body string, hdrs ...string) *http.Response {
 // do sends a request with the given headers ("Name: value" pairs).
 func (h *adminHarness) do(method, path, body string, hdrs ...string) *http.Response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, kv := range hdrs {
-		k, v, _ := strings.Cut(kv, ":")
-		req.Header.Add(k, strings.TrimSpace(v))
-	}
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	h.t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return apitest.Do(h.t, h.srv.Client(), method, h.srv.URL+path, body, hdrs...)
 }
 
 func (h *adminHarness) get(path string) *http.Response {
 	h.t.Helper()
 	return h.do(http.MethodGet, path, "")
-}
-
-func decodeJSON[T any](t *testing.T, resp *http.Response) T {
-	t.Helper()
-	var v T
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		t.Fatalf("decode %s answer: %v", resp.Status, err)
-	}
-	return v
-}
-
-func wantStatus(t *testing.T, resp *http.Response, want int) {
-	t.Helper()
-	if resp.StatusCode != want {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, want, body)
-	}
 }
 
 // problemBody is an RFC 9457 answer.
@@ -200,9 +169,9 @@ type deadLetterList struct {
 func (h *adminHarness) deadIDs(name string) []string {
 	h.t.Helper()
 	resp := h.get("/v1/subscriptions/" + name + "/deadletters")
-	wantStatus(h.t, resp, http.StatusOK)
+	apitest.WantStatus(h.t, resp, http.StatusOK)
 	var ids []string
-	for _, d := range decodeJSON[deadLetterList](h.t, resp).DeadLetters {
+	for _, d := range apitest.DecodeJSON[deadLetterList](h.t, resp).DeadLetters {
 		var ev event.Event
 		if err := json.Unmarshal(d.Event, &ev); err != nil {
 			h.t.Fatalf("dead letter %d: event %s: %v", d.Sequence, d.Event, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 )
 
 func TestListSubscriptions(t *testing.T) {
@@ -25,8 +26,8 @@ func TestListSubscriptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := tt.h(t).get("/v1/subscriptions")
-			wantStatus(t, resp, http.StatusOK)
-			got := decodeJSON[map[string][]Stats](t, resp)
+			apitest.WantStatus(t, resp, http.StatusOK)
+			got := apitest.DecodeJSON[map[string][]Stats](t, resp)
 			subs, ok := got["subscriptions"]
 			if !ok || subs == nil {
 				t.Fatalf("answer %v: want a subscriptions list", got)
@@ -49,8 +50,8 @@ func TestDeadLetterListingNames(t *testing.T) {
 	h := newAdminHarness(t)
 	h.storeDead()
 	resp := h.get("/v1/subscriptions/orders/deadletters?limit=1")
-	wantStatus(t, resp, http.StatusOK)
-	list := decodeJSON[map[string][]map[string]json.RawMessage](t, resp)["deadletters"]
+	apitest.WantStatus(t, resp, http.StatusOK)
+	list := apitest.DecodeJSON[map[string][]map[string]json.RawMessage](t, resp)["deadletters"]
 	if len(list) != 1 {
 		t.Fatalf("listing = %v, want one dead letter", list)
 	}
@@ -83,8 +84,8 @@ func TestListDeadLetters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := h.get("/v1/subscriptions/orders/deadletters" + tt.query)
-			wantStatus(t, resp, http.StatusOK)
-			list := decodeJSON[deadLetterList](t, resp).DeadLetters
+			apitest.WantStatus(t, resp, http.StatusOK)
+			list := apitest.DecodeJSON[deadLetterList](t, resp).DeadLetters
 			if len(list) != len(tt.ids) {
 				t.Fatalf("got %d dead letters, want %v", len(list), tt.ids)
 			}
@@ -181,8 +182,8 @@ func TestReplayDeadLetters(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			resp := h.post("/v1/subscriptions/orders/deadletters/replay", st.body, "Content-Type: application/json")
-			wantStatus(t, resp, http.StatusOK)
-			if got := decodeJSON[map[string]int](t, resp); got["replayed"] != st.wantReplayed || len(got) != 1 {
+			apitest.WantStatus(t, resp, http.StatusOK)
+			if got := apitest.DecodeJSON[map[string]int](t, resp); got["replayed"] != st.wantReplayed || len(got) != 1 {
 				t.Errorf("answer = %v, want replayed %d", got, st.wantReplayed)
 			}
 			if got := h.deadIDs("orders"); !slices.Equal(got, st.wantLeft) {
@@ -213,8 +214,8 @@ func TestPurgeDeadLetters(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			resp := h.do(http.MethodDelete, "/v1/subscriptions/orders/deadletters"+st.query, "")
-			wantStatus(t, resp, http.StatusOK)
-			if got := decodeJSON[map[string]int](t, resp); got["purged"] != st.wantPurged || len(got) != 1 {
+			apitest.WantStatus(t, resp, http.StatusOK)
+			if got := apitest.DecodeJSON[map[string]int](t, resp); got["purged"] != st.wantPurged || len(got) != 1 {
 				t.Errorf("answer = %v, want purged %d", got, st.wantPurged)
 			}
 			if got := h.deadIDs("orders"); !slices.Equal(got, st.wantLeft) {
@@ -234,11 +235,11 @@ func TestPurgeDeadLetters(t *testing.T) {
 // mentions mention, and returns it.
 func problemOf(t *testing.T, resp *http.Response, want int, mention string) problemBody {
 	t.Helper()
-	wantStatus(t, resp, want)
+	apitest.WantStatus(t, resp, want)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q, want application/problem+json", ct)
 	}
-	p := decodeJSON[problemBody](t, resp)
+	p := apitest.DecodeJSON[problemBody](t, resp)
 	if p.Status != want || !strings.Contains(p.Detail, mention) {
 		t.Errorf("problem = %+v, want status %d and a detail naming %q", p, want, mention)
 	}

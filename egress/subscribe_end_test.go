@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	eventsidecarv1 "github.com/eventsidecar/eventsidecar/api/eventsidecar/v1"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/internal/poll"
 )
 
@@ -27,7 +29,11 @@ func TestSubscribeSlowReaderEndsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
-	stream, err := eventsidecarv1.NewEventSidecarClient(conn).Subscribe(rpcCtx(t))
+	// Bounds only the test: on a loaded machine under -race, two 600 KB
+	// events and the slow-reader timeout take longer than rpcCtx allows.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	stream, err := eventsidecarv1.NewEventSidecarClient(conn).Subscribe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +47,7 @@ func TestSubscribeSlowReaderEndsStream(t *testing.T) {
 	}
 	h.publish("orders.big", big("e1"))
 	h.publish("orders.big", big("e2"))
-	poll.Until(t, 10*time.Second, "the stream ended", func() bool {
+	poll.Until(t, time.Minute, "the stream ended", func() bool {
 		s, _ := h.stats("orders")
 		return s.Streams == 0 && s.InFlight == 0
 	})
@@ -50,7 +56,7 @@ func TestSubscribeSlowReaderEndsStream(t *testing.T) {
 			break
 		}
 	}
-	wantCode(t, err, codes.ResourceExhausted)
+	apitest.WantCode(t, err, codes.ResourceExhausted)
 	// Its events went back to the broker for the next stream.
 	app := h.subscribe(start("orders", 2))
 	got := map[string]bool{}
@@ -108,9 +114,9 @@ func TestSubscribeRejectsBadStreams(t *testing.T) {
 			for err == nil {
 				_, err = stream.Recv()
 			}
-			st := wantCode(t, err, tt.code)
+			st := apitest.WantCode(t, err, tt.code)
 			if tt.field != "" {
-				wantField(t, st, tt.field)
+				apitest.WantField(t, st, tt.field)
 			}
 		})
 	}
@@ -179,7 +185,7 @@ func TestSubscribeEndsAtShutdown(t *testing.T) {
 	h.publish("orders.created", pbEvent("e1"))
 	app.next()
 	stop()
-	st := wantCode(t, app.end(), codes.Unavailable)
+	st := apitest.WantCode(t, app.end(), codes.Unavailable)
 	if msg := st.Message(); !strings.Contains(msg, "shutting down") || !strings.Contains(msg, "went back to the broker") {
 		t.Errorf("status message %q, want the cause's and where the deliveries went", msg)
 	}
