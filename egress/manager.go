@@ -70,7 +70,7 @@ type subscription struct {
 // NewManager prepares the deliveries of subs: each subscription's durable
 // consumer is created (or updated) as one of b's Prepare steps, so at once
 // when b is ready and else once it is, and again after each reconnect. Run
-// starts the webhooks and OpenStream opens streams. Its metrics are
+// starts the webhooks and OpenSession opens sessions (gRPC Subscribe streams). Its metrics are
 // registered on reg.
 func NewManager(subs []config.Subscription, b *broker.Client, seen *dedup.Delivered,
 	reg prometheus.Registerer, log *slog.Logger) (*Manager, error) {
@@ -219,7 +219,7 @@ func (m *Manager) DeadLetters(name string) (*DeadLetters, error) {
 // attach registers a stream on spec's subscription: the configured one of
 // that name, or the ad-hoc one spec defines, whose consumer it creates or
 // updates when no stream in this sidecar has it open.
-func (m *Manager) attach(ctx context.Context, spec StreamSpec) (*subscription, error) {
+func (m *Manager) attach(ctx context.Context, spec SessionSpec) (*subscription, error) {
 	m.mu.Lock()
 	s, ok := m.byName[spec.Name]
 	switch {

@@ -276,7 +276,7 @@ func TestStateOfAStreamOnlySubscription(t *testing.T) {
 	if st := m.Stats(context.Background())[0]; st.State != StatePaused || !strings.Contains(st.StateReason, "no stream") {
 		t.Errorf("without a stream: state %q (%q), want paused, no stream open", st.State, st.StateReason)
 	}
-	st, err := m.OpenStream(context.Background(), StreamSpec{Name: "s"})
+	st, err := m.OpenSession(context.Background(), SessionSpec{Name: "s"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -268,7 +268,7 @@ func TestZeroKindIsNoOutcome(t *testing.T) {
 	if got := o.Kind.String(); got != "none" {
 		t.Errorf("Kind(0).String() = %q, want none", got)
 	}
-	st := &Stream{s: &subscription{sub: config.DefaultSubscription()}}
+	st := &Session{s: &subscription{sub: config.DefaultSubscription()}}
 	if got := st.outcome(1, Answer{}); got.Kind != Retry {
 		t.Errorf("a stream answer without a kind gives %v, want retry", got.Kind)
 	}

@@ -63,7 +63,7 @@ func (s *Subscriber) Subscribe(stream subscribeStream) error {
 	if err != nil {
 		return problem.GRPCStatus(err)
 	}
-	st, err := s.m.OpenStream(ctx, spec)
+	st, err := s.m.OpenSession(ctx, spec)
 	if err != nil {
 		return problem.GRPCStatus(streamProblem(err))
 	}
@@ -81,7 +81,7 @@ func (s *Subscriber) Subscribe(stream subscribeStream) error {
 
 // serve runs st, sends its deliveries on stream and applies the app's
 // answers until the stream ends; it returns the stream's status.
-func serve(ctx context.Context, st *Stream, stream subscribeStream) error {
+func serve(ctx context.Context, st *Session, stream subscribeStream) error {
 	run, stop := context.WithCancel(ctx)
 	defer stop()
 	ran := make(chan error, 1)
@@ -115,7 +115,7 @@ func serve(ctx context.Context, st *Stream, stream subscribeStream) error {
 
 // serveAnswers applies the app's answers until the stream ends; it returns
 // the stream's status, and whether it saw Run end.
-func serveAnswers(ctx context.Context, st *Stream, answers <-chan *eventsidecarv1.SubscribeRequest,
+func serveAnswers(ctx context.Context, st *Session, answers <-chan *eventsidecarv1.SubscribeRequest,
 	recvErr <-chan error, ran <-chan error) (error, bool) {
 	for {
 		select {
@@ -147,7 +147,7 @@ func ranStatus(ctx context.Context, err error) error {
 
 // sendDeliveries sends the stream's deliveries until it ends or a send
 // fails (the stream is broken: the receive side sees it too).
-func sendDeliveries(ctx context.Context, st *Stream, stream subscribeStream) {
+func sendDeliveries(ctx context.Context, st *Session, stream subscribeStream) {
 	for {
 		out, err := st.Next(ctx)
 		if err != nil {
@@ -204,7 +204,7 @@ func pbString(s string) *pb.CloudEventAttributeValue {
 }
 
 // answer applies one of the app's answers; its error is a gRPC status.
-func answer(st *Stream, req *eventsidecarv1.SubscribeRequest) error {
+func answer(st *Session, req *eventsidecarv1.SubscribeRequest) error {
 	var id string
 	var a Answer
 	switch r := req.GetRequest().(type) {
@@ -235,8 +235,8 @@ func answer(st *Stream, req *eventsidecarv1.SubscribeRequest) error {
 // subscription when no topic is given, else an ad-hoc one with the
 // defaults of a configured subscription for what Start leaves unset. Its
 // error is a *problem.Error naming the bad fields.
-func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (StreamSpec, error) {
-	spec := StreamSpec{Name: start.GetSubscription(), MaxInFlight: int(min(start.GetMaxInFlight(), math.MaxInt32))}
+func streamSpec(start *eventsidecarv1.SubscribeRequest_Start) (SessionSpec, error) {
+	spec := SessionSpec{Name: start.GetSubscription(), MaxInFlight: int(min(start.GetMaxInFlight(), math.MaxInt32))}
 	if start.GetTopic() == "" {
 		if len(start.GetTypes()) > 0 || start.GetRetry() != nil || start.GetDeadLetterTopic() != "" || start.GetOrderedByKey() || start.GetTimeout() != nil {
 			return spec, problem.Invalid(problem.Field{Name: "start.topic",

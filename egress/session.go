@@ -14,29 +14,29 @@ import (
 	"github.com/eventsidecar/eventsidecar/config"
 )
 
-// MaxStreamWindow bounds a stream's unanswered deliveries.
-const MaxStreamWindow = 1024
+// MaxSessionWindow bounds a session's unanswered deliveries.
+const MaxSessionWindow = 1024
 
 var (
-	// ErrStreamClosed is returned by Next once the stream has ended.
-	ErrStreamClosed = errors.New("egress: stream closed")
-	// ErrSlowReader ends a stream whose app did not take a delivery within
+	// ErrSessionClosed is returned by Next once the session has ended.
+	ErrSessionClosed = errors.New("egress: stream closed")
+	// ErrSlowReader ends a session whose app did not take a delivery within
 	// the subscription's timeout.
 	ErrSlowReader = errors.New("egress: the app did not take a delivery within the subscription's timeout")
-	// ErrUnknownDelivery is returned by Answer for a delivery id the stream
+	// ErrUnknownDelivery is returned by Answer for a delivery id the session
 	// never handed out.
 	ErrUnknownDelivery = errors.New("egress: unknown delivery id")
 )
 
-// StreamSpec is what an app's stream asks for.
-type StreamSpec struct {
+// SessionSpec is what an app's session asks for.
+type SessionSpec struct {
 	// Name names the subscription.
 	Name string
 	// AdHoc, when not nil, defines an ad-hoc subscription named Name
 	// (AdHoc.Name must be Name); else Name must be configured.
 	AdHoc *config.Subscription
-	// MaxInFlight bounds the stream's unanswered deliveries, at most
-	// MaxStreamWindow; 0 takes the subscription's max_in_flight.
+	// MaxInFlight bounds the session's unanswered deliveries, at most
+	// MaxSessionWindow; 0 takes the subscription's max_in_flight.
 	MaxInFlight int
 }
 
@@ -65,12 +65,12 @@ type Answer struct {
 	Reason string
 }
 
-// Stream delivers a subscription's events to one app connection (a gRPC
+// Session delivers a subscription's events to one app connection (a gRPC
 // Subscribe stream): Run fetches and settles them, Next hands each
 // delivery out, Answer takes the app's answer. It shares its
-// subscription's events with the subscription's other streams and webhook.
+// subscription's events with the subscription's other sessions and webhook.
 // Safe for concurrent use; Close it when done.
-type Stream struct {
+type Session struct {
 	m      *Manager
 	s      *subscription
 	window int
@@ -79,10 +79,10 @@ type Stream struct {
 	out chan *outbound
 
 	closeOnce sync.Once
-	closed    chan struct{} // closed when the stream ends: no more deliveries
+	closed    chan struct{} // closed when the session ends: no more deliveries
 
 	abortOnce sync.Once
-	aborted   chan struct{} // closed with abortErr when the stream must end
+	aborted   chan struct{} // closed with abortErr when the session must end
 	abortErr  error
 
 	mu      sync.Mutex
@@ -90,7 +90,7 @@ type Stream struct {
 	waiting map[uint64]*outbound // deliveries waiting for their answer
 }
 
-// outbound is one attempt on a stream.
+// outbound is one attempt on a session.
 type outbound struct {
 	msg     Outbound
 	attempt int
@@ -104,11 +104,11 @@ const (
 	stateOver                // the attempt ended before being handed out
 )
 
-// OpenStream registers a stream on spec's subscription and returns it; an
+// OpenSession registers a session on spec's subscription and returns it; an
 // ad-hoc subscription's consumer is created or updated first. Errors wrap
 // ErrUnknownSubscription, ErrConflict, a *config.ValidationError (with the
 // keys of the subscription, and "max_in_flight"), or the broker's.
-func (m *Manager) OpenStream(ctx context.Context, spec StreamSpec) (*Stream, error) {
+func (m *Manager) OpenSession(ctx context.Context, spec SessionSpec) (*Session, error) {
 	if err := validSpec(spec); err != nil {
 		return nil, err
 	}
@@ -118,9 +118,9 @@ func (m *Manager) OpenStream(ctx context.Context, spec StreamSpec) (*Stream, err
 	}
 	window := spec.MaxInFlight
 	if window == 0 {
-		window = min(s.sub.MaxInFlight, MaxStreamWindow)
+		window = min(s.sub.MaxInFlight, MaxSessionWindow)
 	}
-	return &Stream{
+	return &Session{
 		m: m, s: s, window: window,
 		out:     make(chan *outbound, window),
 		closed:  make(chan struct{}),
@@ -130,11 +130,11 @@ func (m *Manager) OpenStream(ctx context.Context, spec StreamSpec) (*Stream, err
 }
 
 // validSpec checks spec's window and ad-hoc subscription.
-func validSpec(spec StreamSpec) error {
+func validSpec(spec SessionSpec) error {
 	var problems []config.Problem
-	if spec.MaxInFlight < 0 || spec.MaxInFlight > MaxStreamWindow {
+	if spec.MaxInFlight < 0 || spec.MaxInFlight > MaxSessionWindow {
 		problems = append(problems, config.Problem{Key: "max_in_flight",
-			Message: fmt.Sprintf("must be from 0 to %d, got %d", MaxStreamWindow, spec.MaxInFlight)})
+			Message: fmt.Sprintf("must be from 0 to %d, got %d", MaxSessionWindow, spec.MaxInFlight)})
 	}
 	if spec.AdHoc != nil {
 		var ve *config.ValidationError
@@ -153,17 +153,17 @@ func validSpec(spec StreamSpec) error {
 	return fmt.Errorf("egress: stream: %w", &config.ValidationError{Problems: problems})
 }
 
-// Name is the name of the stream's subscription.
-func (st *Stream) Name() string { return st.s.sub.Name }
+// Name is the name of the session's subscription.
+func (st *Session) Name() string { return st.s.sub.Name }
 
-// Window is the most deliveries the stream holds unanswered at once.
-func (st *Stream) Window() int { return st.window }
+// Window is the most deliveries the session holds unanswered at once.
+func (st *Session) Window() int { return st.window }
 
-// Run delivers the subscription's events to the stream until ctx ends or
-// the stream is aborted (ErrSlowReader), then ends the stream: its
+// Run delivers the subscription's events to the session until ctx ends or
+// the session is aborted (ErrSlowReader), then ends the session: its
 // unanswered deliveries go back to the broker at once. It returns nil when
-// ctx ended, else why the stream ended.
-func (st *Stream) Run(ctx context.Context) error {
+// ctx ended, else why the session ended.
+func (st *Session) Run(ctx context.Context) error {
 	stop, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -174,7 +174,7 @@ func (st *Stream) Run(ctx context.Context) error {
 		}
 	}()
 	context.AfterFunc(stop, st.end)
-	d, err := st.m.dispatcher(stop, st.s, streamDeliverer{st}, st.window)
+	d, err := st.m.dispatcher(stop, st.s, sessionDeliverer{st}, st.window)
 	if err == nil {
 		d.run(stop, st.s.sub.Timeout+graceMargin)
 	}
@@ -191,8 +191,8 @@ func (st *Stream) Run(ctx context.Context) error {
 }
 
 // Next waits for the next delivery and hands it out. It returns
-// ErrStreamClosed once the stream has ended, or ctx's error.
-func (st *Stream) Next(ctx context.Context) (Outbound, error) {
+// ErrSessionClosed once the session has ended, or ctx's error.
+func (st *Session) Next(ctx context.Context) (Outbound, error) {
 	for {
 		select {
 		case ob := <-st.out:
@@ -200,7 +200,7 @@ func (st *Stream) Next(ctx context.Context) (Outbound, error) {
 				return ob.msg, nil
 			}
 		case <-st.closed:
-			return Outbound{}, ErrStreamClosed
+			return Outbound{}, ErrSessionClosed
 		case <-ctx.Done():
 			return Outbound{}, ctx.Err()
 		}
@@ -210,7 +210,7 @@ func (st *Stream) Next(ctx context.Context) (Outbound, error) {
 // Answer settles the delivery id with the app's answer. An answer to a
 // delivery already settled (answered, or its timeout passed) is ignored;
 // an id never handed out is ErrUnknownDelivery.
-func (st *Stream) Answer(id string, a Answer) error {
+func (st *Session) Answer(id string, a Answer) error {
 	n, err := strconv.ParseUint(id, 10, 64)
 	st.mu.Lock()
 	issued, ob := st.issued, st.waiting[n]
@@ -233,7 +233,7 @@ func (st *Stream) Answer(id string, a Answer) error {
 
 // outcome is what an answer to attempt means, under the subscription's
 // retry policy: the app's own decision (CauseAnswer), a retry included.
-func (st *Stream) outcome(attempt int, a Answer) Outcome {
+func (st *Session) outcome(attempt int, a Answer) Outcome {
 	r := st.s.sub.Retry
 	switch a.Kind {
 	case Delivered:
@@ -253,15 +253,15 @@ func (st *Stream) outcome(attempt int, a Answer) Outcome {
 	}
 }
 
-// Close ends the stream, if Run has not, and unregisters it.
-func (st *Stream) Close() {
+// Close ends the session, if Run has not, and unregisters it.
+func (st *Session) Close() {
 	st.end()
 	st.closeOnce.Do(func() { st.m.detach(st.s) })
 }
 
 // end stops handing out deliveries; attempts waiting for an answer give
 // up (their events go back to the broker).
-func (st *Stream) end() {
+func (st *Session) end() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	select {
@@ -271,8 +271,8 @@ func (st *Stream) end() {
 	}
 }
 
-// abort ends the stream because of err.
-func (st *Stream) abort(err error) {
+// abort ends the session because of err.
+func (st *Session) abort(err error) {
 	st.abortOnce.Do(func() {
 		st.abortErr = err
 		close(st.aborted)
@@ -280,8 +280,8 @@ func (st *Stream) abort(err error) {
 }
 
 // attempt queues one delivery for Next and waits for its answer, the
-// subscription's timeout, or the end of ctx or of the stream.
-func (st *Stream) attempt(ctx context.Context, d Delivery) Outcome {
+// subscription's timeout, or the end of ctx or of the session.
+func (st *Session) attempt(ctx context.Context, d Delivery) Outcome {
 	cancelled := Outcome{Kind: Retry, Cause: CauseCancelled, Reason: reasonCancelled}
 	parent, state := traceHeaders(ctx)
 	ob := &outbound{attempt: d.Attempt, answer: make(chan Outcome, 1)}
@@ -323,11 +323,11 @@ func (st *Stream) attempt(ctx context.Context, d Delivery) Outcome {
 	}
 }
 
-// streamDeliverer makes a dispatcher's attempts on a Stream.
-type streamDeliverer struct{ st *Stream }
+// sessionDeliverer makes a dispatcher's attempts on a Stream.
+type sessionDeliverer struct{ st *Session }
 
 // Attempt implements deliverer.
-func (sd streamDeliverer) Attempt(ctx context.Context, d Delivery) Outcome {
+func (sd sessionDeliverer) Attempt(ctx context.Context, d Delivery) Outcome {
 	start := time.Now()
 	o := sd.st.attempt(ctx, d)
 	o.Took = time.Since(start)

@@ -11,7 +11,7 @@ import (
 func TestStreamAnswerOutcomes(t *testing.T) {
 	sub := testSub("s", "a", "")
 	sub.Retry.MaxAttempts, sub.Retry.MaxBackoff = 3, time.Second
-	st := &Stream{s: &subscription{sub: sub}}
+	st := &Session{s: &subscription{sub: sub}}
 	tests := []struct {
 		name    string
 		attempt int
@@ -45,7 +45,7 @@ func TestStreamAnswerOutcomes(t *testing.T) {
 func TestStreamAnswerIDs(t *testing.T) {
 	e := newEnv(t)
 	m := e.start(testSub("s", "orders.>", ""))
-	st, err := m.OpenStream(context.Background(), StreamSpec{Name: "s", MaxInFlight: 2})
+	st, err := m.OpenSession(context.Background(), SessionSpec{Name: "s", MaxInFlight: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +80,8 @@ func TestStreamAnswerIDs(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Errorf("Run = %v", err)
 	}
-	if _, err := st.Next(next); !errors.Is(err, ErrStreamClosed) {
-		t.Errorf("Next after Run = %v, want ErrStreamClosed", err)
+	if _, err := st.Next(next); !errors.Is(err, ErrSessionClosed) {
+		t.Errorf("Next after Run = %v, want ErrSessionClosed", err)
 	}
 	if s := m.Stats(context.Background())[0]; s.Delivered != 1 || s.DeadLettered != 0 {
 		t.Errorf("stats = %+v, want 1 delivered", s)
