@@ -11,14 +11,6 @@ import (
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
-// ErrOverloaded is wrapped by a Receipt's Err when too many events are
-// already waiting for the broker's acknowledgement (HTTP 429).
-var ErrOverloaded = errors.New("broker: too many events waiting for the broker")
-
-// ErrUnavailable is wrapped by a Receipt's Err when the broker could not be
-// reached or did not acknowledge in time (HTTP 503).
-var ErrUnavailable = errors.New("broker: unavailable")
-
 // Message is one validated event to store. Publish only reads it.
 type Message struct {
 	// Topic is the event's topic; it is stored on Client.Subject(Topic).

@@ -8,7 +8,6 @@ package dedup
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"hash"
 	"strings"
@@ -20,10 +19,6 @@ import (
 
 // MaxKeyLen bounds an Idempotency-Key header value, in bytes.
 const MaxKeyLen = 255
-
-// ErrInvalidKey is returned for an Idempotency-Key that is neither an RFC
-// 8941 string nor a bare run of printable ASCII.
-var ErrInvalidKey = errors.New("dedup: invalid idempotency key")
 
 // ParseKey parses an Idempotency-Key header value: an RFC 8941 sf-string
 // ("quoted", with \" and \\ escapes) or the bare key. Surrounding spaces are

@@ -35,10 +35,6 @@ type Delivered struct {
 // bucketHandle holds the bucket's handle, for an atomic.Pointer.
 type bucketHandle struct{ jetstream.KeyValue }
 
-// ErrNotReady is wrapped by the errors of a Delivered whose bucket is not
-// in place yet.
-var ErrNotReady = errors.New("dedup: the delivered set is not in place yet")
-
 // NewDelivered returns the delivered set of stream in the bucket
 // "eventsidecar-delivered-<stream>" (the stream name with every character
 // outside A-Z, a-z, 0-9, "_" and "-" replaced by "_"), whose entries

@@ -26,10 +26,6 @@ import (
 // grace period deliveries in progress get at shutdown.
 const graceMargin = time.Second
 
-// ErrConflict is returned when a stream's ad-hoc subscription clashes with
-// a configured subscription or with an open ad-hoc one of the same name.
-var ErrConflict = errors.New("egress: subscription conflict")
-
 // Manager runs the deliveries of every configured subscription, opens the
 // app's streams, and answers the admin API's questions about them. It is
 // safe for concurrent use.

@@ -17,17 +17,6 @@ import (
 // MaxSessionWindow bounds a session's unanswered deliveries.
 const MaxSessionWindow = 1024
 
-var (
-	// ErrSessionClosed is returned by Next once the session has ended.
-	ErrSessionClosed = errors.New("egress: stream closed")
-	// ErrSlowReader ends a session whose app did not take a delivery within
-	// the subscription's timeout.
-	ErrSlowReader = errors.New("egress: the app did not take a delivery within the subscription's timeout")
-	// ErrUnknownDelivery is returned by Answer for a delivery id the session
-	// never handed out.
-	ErrUnknownDelivery = errors.New("egress: unknown delivery id")
-)
-
 // SessionSpec is what an app's session asks for.
 type SessionSpec struct {
 	// Name names the subscription.

@@ -2,7 +2,6 @@ package egress
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -97,10 +96,6 @@ type Delivery struct {
 type deliverer interface {
 	Attempt(ctx context.Context, d Delivery) Outcome
 }
-
-// ErrUnknownSubscription is returned for a subscription name that is not
-// configured.
-var ErrUnknownSubscription = errors.New("egress: unknown subscription")
 
 // Stats is a subscription's live state, as GET /v1/subscriptions shows it.
 type Stats struct {
