@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/internal/apitest"
 	"github.com/eventsidecar/eventsidecar/problem"
 	"github.com/eventsidecar/eventsidecar/server"
 )
@@ -127,20 +127,7 @@ func serve(t *testing.T, serve func(context.Context, net.Listener) error) (addr 
 // do sends a request to url with the given headers ("Name: value" pairs).
 func do(t *testing.T, method, url, body string, hdrs ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range hdrs {
-		k, v, _ := strings.Cut(kv, ":")
-		req.Header.Add(k, strings.TrimSpace(v))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return apitest.Do(t, http.DefaultClient, method, url, body, hdrs...)
 }
 
 // answer reads resp's JSON body after checking its status.
