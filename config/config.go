@@ -21,6 +21,8 @@ type Config struct {
 	Scopes Scopes `yaml:"scopes"`
 	// Subscriptions are the event deliveries to the app. Default none.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Dapr configures the Dapr-compatible API (contract §9).
+	Dapr Dapr `yaml:"dapr"`
 	// Tracing selects the OpenTelemetry exporter.
 	Tracing Tracing `yaml:"tracing"`
 	// Log sets the log level.
@@ -235,6 +237,7 @@ func Default() Config {
 			PublishTimeout:  5 * time.Second,
 			MaxPending:      4096,
 		},
+		Dapr:    DefaultDapr(),
 		Tracing: Tracing{Exporter: "none"},
 		Log:     Log{Level: "info"},
 	}

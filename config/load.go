@@ -106,10 +106,14 @@ func (s *Subscription) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // normalize makes an empty list nil, as in Default, so that `publish: []`
-// and no publish key give equal configurations.
+// and no publish key give equal configurations (and `pubsub_names: []`
+// is nil).
 func (c *Config) normalize() {
 	if len(c.Scopes.Publish) == 0 {
 		c.Scopes.Publish = nil
+	}
+	if len(c.Dapr.PubSubNames) == 0 {
+		c.Dapr.PubSubNames = nil
 	}
 	for i := range c.Subscriptions {
 		if len(c.Subscriptions[i].Types) == 0 {

@@ -59,8 +59,8 @@ func (e *ValidationError) Error() string {
 // *ValidationError, that lists every problem with its key path; nil when
 // valid. Messages never contain the value of api_token, password, token or
 // signing_secret, nor of broker.url or an endpoint (they may hold
-// credentials). Validate only reads c; concurrent calls are safe while
-// nothing writes c.
+// credentials). Validate only reads c, and the directory of
+// dapr.resources_path; concurrent calls are safe while nothing writes c.
 func (c *Config) Validate() error {
 	if err := c.validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -86,6 +86,7 @@ func (c *Config) validate() error {
 		v.check(fmt.Sprintf("scopes.publish[%d]", i), ValidPattern(p))
 	}
 	v.subscriptions(c.Subscriptions, c.GRPC.Listen != "")
+	v.dapr(c.Dapr)
 	v.oneOf("tracing.exporter", c.Tracing.Exporter, "none", "otlp", "stdout")
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	if len(v.problems) == 0 {

@@ -15,8 +15,8 @@ import (
 	"github.com/eventsidecar/eventsidecar/problem"
 )
 
-// ServeGRPC serves the gRPC API (EventSidecar, grpc.health.v1.Health,
-// reflection) on ln until ctx ends; a request is at most
+// ServeGRPC serves the gRPC API (EventSidecar, the Handlers' Services,
+// grpc.health.v1.Health, reflection) on ln until ctx ends; a request is at most
 // http.max_batch_bytes, and the Decoder decodes EventSidecar's. It then
 // stops gracefully: health answers NOT_SERVING, Subscribe streams are told
 // to end at once (their context ends with an Unavailable problem as its
@@ -40,6 +40,9 @@ func (s *Server) ServeGRPC(ctx context.Context, ln net.Listener) error {
 	}
 	srv := grpc.NewServer(opts...)
 	srv.RegisterService(desc, &eventSidecar{pub: s.h.RPC, sub: s.h.Subscribe, streams: streams})
+	for _, svc := range s.h.Services {
+		srv.RegisterService(svc.Desc(), svc)
+	}
 	grpc_health_v1.RegisterHealthServer(srv, &grpcHealth{s: s})
 	reflection.Register(srv)
 	return s.serve(ctx, "gRPC", ln, srv.Serve, func(ctx context.Context) error {

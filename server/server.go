@@ -22,7 +22,8 @@ import (
 // Mounter adds its routes to a router: the server mounts the publish
 // routes (ingress.Server satisfies it) and the admin API of subscriptions
 // and dead letters (egress.Admin satisfies it) this way, under /v1 and
-// behind the API token. Its handlers must be safe for concurrent use.
+// behind the API token, and the Dapr API (daprapi.Server) at the root.
+// Its handlers must be safe for concurrent use.
 type Mounter interface {
 	Routes(r chi.Router)
 }
@@ -54,6 +55,15 @@ type Decoder interface {
 	GRPCDesc() *grpc.ServiceDesc
 }
 
+// Service is a gRPC service served next to EventSidecar (the Dapr API's,
+// daprapi.Service, satisfies it): Desc is its description, and the value
+// itself implements Desc().HandlerType. Its methods require the API token
+// as "authorization: Bearer" or "dapr-api-token" metadata. It must be safe
+// for concurrent use.
+type Service interface {
+	Desc() *grpc.ServiceDesc
+}
+
 // ReadyFunc reports nil when the sidecar can serve, or why it cannot.
 type ReadyFunc func(ctx context.Context) error
 
@@ -64,12 +74,18 @@ type Handlers struct {
 	Publish Mounter
 	// Admin is mounted under /v1 after Publish, behind the API token.
 	Admin Mounter
+	// Dapr is the Dapr API, mounted at the root (its routes begin with
+	// /v1.0), behind the API token as Dapr takes it (see
+	// authenticateDapr).
+	Dapr Mounter
 	// RPC serves EventSidecar's Publish and PublishBatch; nil answers
 	// Unimplemented.
 	RPC Publisher
 	// Subscribe serves the gRPC Subscribe stream; nil answers
 	// Unimplemented.
 	Subscribe Subscriber
+	// Services are more gRPC services, served next to EventSidecar.
+	Services []Service
 	// Decoder decodes EventSidecar's requests; nil for grpc's own
 	// decoding.
 	Decoder Decoder
@@ -117,6 +133,12 @@ func (s *Server) routes() http.Handler {
 			}
 		}
 	})
+	if s.h.Dapr != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticateDapr)
+			s.h.Dapr.Routes(r)
+		})
+	}
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		problem.Write(w, problem.New(problem.CodeNotFound, "no such endpoint"))
 	})

@@ -1,7 +1,8 @@
 // Package daemon is the sidecar daemon, importable: from one configuration
-// it binds the listeners, starts the broker connection, wires ingress,
-// egress and the servers, sets up tracing, and runs them all until its
-// context ends, so the binary and in-process tests start it the same way.
+// it binds the listeners, starts the broker connection, wires ingress
+// (with its Dapr API), egress and the servers, sets up tracing, and runs
+// them all until its context ends, so the binary and in-process tests
+// start it the same way.
 package daemon
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/daprapi"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/egress"
 	"github.com/eventsidecar/eventsidecar/ingress"
@@ -168,22 +170,36 @@ func (m *Main) logListening(lns listeners) {
 	m.log.Info("http listening", "addr", lns.http.Addr().String(), "broker", brokerName(m.cfg.Broker), "subscriptions", len(m.cfg.Subscriptions))
 }
 
-// newServer is the API's server: the publish path over b, the admin API
-// and Subscribe over subs, its metrics on reg.
+// newServer is the API's server: the publish path over b with its Dapr
+// dialect, the admin API and Subscribe over subs, its metrics on reg.
 func (m *Main) newServer(b *broker.Client, subs *egress.Manager, reg *prometheus.Registry) (*server.Server, error) {
 	api, err := ingress.New(m.cfg, b, reg)
 	if err != nil {
 		return nil, err
 	}
+	dapr := daprapi.New(m.cfg, api, daprapi.Status{Ready: ready(b, subs), Outbound: connected(b)})
 	return server.New(m.cfg.HTTP, server.Handlers{
 		Publish:   api,
 		Admin:     egress.NewAdmin(subs, m.cfg.HTTP.ReadTimeout, m.log),
+		Dapr:      dapr,
 		RPC:       api,
 		Subscribe: egress.NewSubscriber(subs),
+		Services:  []server.Service{dapr.Service()},
 		Decoder:   api,
 		Ready:     ready(b, subs),
 		Rejected:  api.Rejected,
 	}, reg, m.log), nil
+}
+
+// connected is nil while the broker connection is up (the Dapr API's
+// outbound health).
+func connected(b *broker.Client) func(context.Context) error {
+	return func(context.Context) error {
+		if !b.Conn().IsConnected() {
+			return errors.New("broker: not connected")
+		}
+		return nil
+	}
 }
 
 // ready is the sidecar's readiness: the broker's (connected, everything
