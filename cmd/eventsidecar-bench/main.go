@@ -1,9 +1,13 @@
 // Command eventsidecar-bench measures the sidecar's publish and delivery
-// paths on this machine (see package internal/bench) and prints Markdown tables;
-// --json also writes a short JSON summary, --only runs one path's
-// scenarios, --tracing-overhead adds the comparison of no tracing, tracing
-// off and tracing on (--only tracing runs it alone). It exits 1 when any request or delivery failed or an event was
-// lost, 2 on bad flags or when the benchmark could not run.
+// paths on this machine and prints Markdown tables; --json also writes a
+// short JSON summary. By default everything runs in this process (see
+// package internal/bench): --only runs one path's scenarios,
+// --tracing-overhead adds the comparison of no tracing, tracing off and
+// tracing on (--only tracing runs it alone). --apart runs every part as its
+// own process instead, as users run them (see package internal/bench/apart),
+// in --rounds interleaved rounds. It exits 1 when any request or delivery
+// failed or an event was lost, 2 on bad flags or when the benchmark could
+// not run.
 package main
 
 import (
@@ -18,14 +22,24 @@ import (
 	"syscall"
 
 	"github.com/eventsidecar/eventsidecar/internal/bench"
+	"github.com/eventsidecar/eventsidecar/internal/bench/apart"
 )
 
 func main() {
+	if apart.IsChild() {
+		os.Exit(apart.RunChild())
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// Flags that apply to one mode only.
+var (
+	inProcessFlags = []string{"only", "tracing-overhead", "tracing-rounds", "batch-concurrency"}
+	apartFlags     = []string{"rounds", "rss-duration", "sidecar"}
+)
+
 func run(args []string, stdout, stderr io.Writer) int {
-	o := bench.DefaultOptions()
+	o, a := bench.DefaultOptions(), apart.DefaultOptions()
 	fs := flag.NewFlagSet("eventsidecar-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "measured time per scenario")
@@ -37,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.TracingOverhead, "tracing-overhead", o.TracingOverhead,
 		"also run HTTP single, HTTP batch and delivery with no tracing, tracing off and tracing on, interleaved, and report the overhead")
 	fs.IntVar(&o.TracingRounds, "tracing-rounds", o.TracingRounds, "rounds of the tracing comparison; each figure is the median of the rounds")
+	separate := fs.Bool("apart", false, "run nats-server, the eventsidecar binary, the webhook and the load generator as separate processes")
+	fs.IntVar(&a.Rounds, "rounds", a.Rounds, "with --apart: interleaved rounds; each figure is the median of the rounds'")
+	fs.DurationVar(&a.RSSDuration, "rss-duration", a.RSSDuration, "with --apart: measured time of the full-rate RSS run (0: --duration)")
+	fs.StringVar(&a.Sidecar, "sidecar", a.Sidecar, "with --apart: the eventsidecar binary to run (default: build ./cmd/eventsidecar)")
 	jsonPath := fs.String("json", "", "also write a JSON summary to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -44,11 +62,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	o.Progress = stderr
+	if err := checkMode(fs, *separate); err != nil {
+		fmt.Fprintf(stderr, "eventsidecar-bench: %v\n", err)
+		fs.Usage()
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep, err := bench.Run(ctx, o)
+	var rep report
+	var err error
+	if *separate {
+		a.Duration, a.Warmup, a.E2ERate, a.Backlog, a.Progress = o.Duration, o.Warmup, o.E2ERate, o.Backlog, stderr
+		rep, err = apart.Run(ctx, a)
+	} else {
+		o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		o.Progress = stderr
+		rep, err = bench.Run(ctx, o)
+	}
 	if err == nil {
 		err = write(rep, stdout, *jsonPath)
 	}
@@ -63,9 +93,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// checkMode fails when a flag set on fs does not apply to the mode chosen.
+func checkMode(fs *flag.FlagSet, separate bool) error {
+	wrong, mode := apartFlags, "without --apart"
+	if separate {
+		wrong, mode = inProcessFlags, "with --apart"
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		for _, name := range wrong {
+			if f.Name == name && err == nil {
+				err = fmt.Errorf("--%s does not apply %s", name, mode)
+			}
+		}
+	})
+	return err
+}
+
+// report is what either mode reports.
+type report interface {
+	WriteMarkdown(w io.Writer) error
+	WriteJSON(w io.Writer) error
+	Failed() int64
+}
+
 // write prints rep as Markdown to stdout and, when path is set, as JSON to
 // the file at path.
-func write(rep *bench.Report, stdout io.Writer, path string) error {
+func write(rep report, stdout io.Writer, path string) error {
 	if err := rep.WriteMarkdown(stdout); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}

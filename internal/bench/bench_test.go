@@ -198,8 +198,8 @@ func TestPercentile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := percentile(tt.sorted, tt.q); got != tt.want {
-				t.Errorf("percentile(%v) = %v, want %v", tt.q, got, tt.want)
+			if got := Percentile(tt.sorted, tt.q); got != tt.want {
+				t.Errorf("Percentile(%v) = %v, want %v", tt.q, got, tt.want)
 			}
 		})
 	}
@@ -246,12 +246,12 @@ func BenchmarkHTTPPublishSingle(b *testing.B) {
 
 func BenchmarkHTTPPublishBatch100(b *testing.B) {
 	o := DefaultOptions()
-	benchHTTP(b, o, o.BatchConcurrency, o.BatchSize, batchOf(o.BatchSize))
+	benchHTTP(b, o, o.BatchConcurrency, o.BatchSize, BatchOf(o.BatchSize, eventData))
 }
 
 // benchHTTP runs build's requests against a fresh sidecar from about
 // concurrency goroutines (a multiple of GOMAXPROCS).
-func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build requestFunc) {
+func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build RequestFunc) {
 	sc, err := startSidecar(b.Context(), o)
 	if err != nil {
 		b.Fatal(err)
@@ -261,15 +261,15 @@ func benchHTTP(b *testing.B, o Options, concurrency, perRequest int, build reque
 			b.Error(err)
 		}
 	})
-	client := newClient(parallelism(concurrency) * runtime.GOMAXPROCS(0))
+	client := NewClient(parallelism(concurrency) * runtime.GOMAXPROCS(0))
 	defer client.CloseIdleConnections()
-	benchParallel(b, concurrency, perRequest, httpOp(client, sc.url, build))
+	benchParallel(b, concurrency, perRequest, HTTPOp(client, sc.url, build))
 }
 
 // benchParallel calls do b.N times from about concurrency goroutines (a
 // multiple of GOMAXPROCS), each worker with its own w and seq, and reports
 // the events/s at perRequest events a call; it fails when any call did.
-func benchParallel(b *testing.B, concurrency, perRequest int, do op) {
+func benchParallel(b *testing.B, concurrency, perRequest int, do Op) {
 	var workers, failed atomic.Int64
 	var first sync.Once
 	b.SetParallelism(parallelism(concurrency))

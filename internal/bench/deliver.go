@@ -14,7 +14,7 @@ import (
 type tally struct {
 	delivered int64         // distinct events the app received
 	elapsed   time.Duration // the window's actual length
-	attempts  histogram     // attempt durations observed
+	attempts  Histogram     // attempt durations observed
 	fed       int64         // events stored by topping up
 	gap       time.Duration // the longest time without a delivery
 	held      bool          // the window stayed open past its duration for a first delivery
@@ -43,7 +43,7 @@ func measureDelivery(ctx context.Context, o Options, s scenario) (res Result, er
 	if err != nil {
 		return res, err
 	}
-	f := &feeder{b: n.broker}
+	f := &feeder{b: n.broker, data: eventData}
 	if err := f.store(ctx, backlog); err != nil {
 		return res, err
 	}
@@ -59,7 +59,7 @@ func (t tally) result(s scenario) Result {
 	return Result{
 		Key: s.key, Name: s.name, Versus: s.versus, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true,
 		Requests: t.delivered, Events: t.delivered, Elapsed: t.elapsed, EventsPerSec: float64(t.delivered) / t.elapsed.Seconds(),
-		P50: t.attempts.quantile(0.50), P99: t.attempts.quantile(0.99),
+		P50: t.attempts.Quantile(0.50), P99: t.attempts.Quantile(0.99),
 		Failed: t.failed, FirstError: t.firstErr, Note: t.note(),
 	}
 }
@@ -132,7 +132,7 @@ func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a 
 		return tally{}, err
 	}
 	return tally{
-		delivered: s1.received - s0.received, elapsed: s1.at.Sub(s0.at), attempts: s1.attempts.since(s0.attempts),
+		delivered: s1.received - s0.received, elapsed: s1.at.Sub(s0.at), attempts: s1.attempts.Since(s0.attempts),
 		fed: s1.fed - s0.fed, gap: a.longestGap(), held: held,
 	}, nil
 }
@@ -140,7 +140,7 @@ func countDeliveries(ctx context.Context, o Options, d *deliverer, f *feeder, a 
 // snapshot is what a delivery throughput scenario had seen at a moment.
 type snapshot struct {
 	at       time.Time
-	attempts histogram // attempt durations observed
+	attempts Histogram // attempt durations observed
 	received int64     // distinct events the app received
 	fed      int64     // events the feeder stored
 }

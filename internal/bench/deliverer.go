@@ -76,8 +76,8 @@ func (d *deliverer) stop(ctx context.Context) (egress.Stats, error) {
 }
 
 // attempts is the histogram of delivery attempt durations so far.
-func (d *deliverer) attempts() (histogram, error) {
-	return gatherHistogram(d.reg, "eventsidecar_delivery_duration_seconds")
+func (d *deliverer) attempts() (Histogram, error) {
+	return GatherHistogram(d.reg, "eventsidecar_delivery_duration_seconds")
 }
 
 // failures counts the outcomes that are not a first-time delivery, from

@@ -25,8 +25,8 @@ func TestHistogramQuantile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := histogram{bounds: bounds, counts: tt.counts, total: tt.total}
-			if got := h.quantile(tt.q); got != tt.want {
+			h := Histogram{bounds: bounds, counts: tt.counts, total: tt.total}
+			if got := h.Quantile(tt.q); got != tt.want {
 				t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
 			}
 		})
@@ -34,13 +34,13 @@ func TestHistogramQuantile(t *testing.T) {
 }
 
 func TestHistogramSince(t *testing.T) {
-	earlier := histogram{bounds: []float64{0.001, 0.002}, counts: []uint64{5, 8}, total: 9}
-	later := histogram{bounds: []float64{0.001, 0.002}, counts: []uint64{5, 18}, total: 19}
-	d := later.since(earlier)
+	earlier := Histogram{bounds: []float64{0.001, 0.002}, counts: []uint64{5, 8}, total: 9}
+	later := Histogram{bounds: []float64{0.001, 0.002}, counts: []uint64{5, 18}, total: 19}
+	d := later.Since(earlier)
 	if d.total != 10 || d.counts[0] != 0 || d.counts[1] != 10 {
 		t.Errorf("since = %+v, want counts [0 10], total 10", d)
 	}
-	if got := d.quantile(0.5); got != 1500*time.Microsecond {
+	if got := d.Quantile(0.5); got != 1500*time.Microsecond {
 		t.Errorf("quantile(0.5) of the difference = %v, want 1.5ms", got)
 	}
 }
@@ -95,7 +95,7 @@ func benchDelivery(b *testing.B, o Options) {
 			b.Error(err)
 		}
 	})
-	f := &feeder{b: n.broker}
+	f := &feeder{b: n.broker, data: eventData}
 	if err := f.store(b.Context(), b.N); err != nil {
 		b.Fatal(err)
 	}

@@ -48,4 +48,12 @@
 // has) and only ever target 127.0.0.1. Run executes the suite (or one
 // path's part of it); Report prints it as Markdown and as a short JSON
 // summary.
+//
+// Its parts that do not depend on sharing the process are exported for
+// the separate-process mode, internal/bench/apart: the load generators
+// (Load, closed loop; OpenLoop, open loop at a fixed rate; Async,
+// nats.go's async publishing) and their Result, the requests and calls
+// they make (BinaryRequest, BatchOf, PublishOf over HTTPOp and GRPCOp),
+// storing a backlog (Store), the trivial handler, histogram snapshots
+// and the median and percentile they are summarized with.
 package bench

@@ -33,7 +33,7 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 		return res, err
 	}
 	defer func() { err = errors.Join(err, sc.Close()) }()
-	l := openLoop{rate: o.E2ERate, senders: e2eSenders, warmup: o.Warmup, duration: o.Duration}
+	l := OpenLoop{Rate: o.E2ERate, Senders: e2eSenders, Warmup: o.Warmup, Duration: o.Duration}
 	r, err := startReceiver(l.total())
 	if err != nil {
 		return res, err
@@ -44,14 +44,14 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 		return res, err
 	}
 	d.start(ctx)
-	run := l.run(ctx, sc.url)
+	run := l.run(ctx, sc.url, singleRequest)
 	lost := run.await(ctx, r.arrivals, e2eGrace)
 	st, err := d.stop(ctx)
 	if err != nil {
 		return res, err
 	}
-	res = run.summarize(s, r)
-	res.Rate, res.Undelivered = l.rate, lost
+	res = run.summarize(s, r.latency)
+	res.Rate, res.Undelivered = l.Rate, lost
 	n, first := failures(st, r.arrivals)
 	res.Failed += n
 	if res.FirstError == "" {
@@ -60,18 +60,26 @@ func measureEndToEnd(ctx context.Context, o Options, s scenario) (res Result, er
 	return res, nil
 }
 
-// openLoop is an open-loop load generator: it sends single events at a
-// fixed rate on a schedule (the i-th at start + i/rate) that never waits
-// for answers, from a bounded pool of senders. When every sender is busy
-// the schedule slips, and the achieved rate shows it.
-type openLoop struct {
-	rate, senders    int
-	warmup, duration time.Duration
+// OpenLoop is an open-loop load generator: it sends single events at a
+// fixed rate on a schedule (the i-th at Start + i/Rate) that never waits
+// for answers, from a bounded pool of Senders. When every sender is busy
+// the schedule slips, and the achieved rate shows it. The events of the
+// first Warmup are not measured; the schedule ends after Duration more.
+// It is a plain value.
+type OpenLoop struct {
+	// Rate is the events per second, Senders the number of requests in
+	// flight at most.
+	Rate, Senders int
+	// Start is when the schedule starts; the zero time is when the run
+	// does.
+	Start time.Time
+	// Warmup and Duration are the unmeasured and the measured time.
+	Warmup, Duration time.Duration
 }
 
 // total is the number of events scheduled.
-func (l openLoop) total() int {
-	return int(float64(l.rate) * (l.warmup + l.duration).Seconds())
+func (l OpenLoop) total() int {
+	return int(float64(l.Rate) * (l.Warmup + l.Duration).Seconds())
 }
 
 // send is one scheduled event's request: when it started, and its error.
@@ -80,29 +88,41 @@ type send struct {
 	err error
 }
 
-// openRun is what an openLoop sent: sends[i] is the request of
-// newEvent(0, i). It is a plain value, read after the run.
+// openRun is what an OpenLoop sent: sends[i] is the request of worker 0's
+// i-th event. It is a plain value, read after the run.
 type openRun struct {
 	sends        []send
 	win          window
 	measuredFrom int // the first event scheduled after the warm-up
 }
 
-// run sends the events to url until the schedule ends or ctx does, and
-// returns once every request has its answer.
-func (l openLoop) run(ctx context.Context, url string) openRun {
-	start := time.Now()
+// Measure sends build's requests for worker 0 to url on the schedule, and
+// returns once every request has its answer, with the failed requests, the
+// accepted events (warm-up included) and, of those scheduled after the
+// warm-up, the number (Events) and the achieved rate. Latencies, Requests,
+// Key and Name are left empty.
+func (l OpenLoop) Measure(ctx context.Context, url string, build RequestFunc) Result {
+	return l.run(ctx, url, build).summarize(scenario{concurrency: l.Senders}, nil)
+}
+
+// run sends build's requests to url until the schedule ends or ctx does,
+// and returns once every request has its answer.
+func (l OpenLoop) run(ctx context.Context, url string, build RequestFunc) openRun {
+	start := l.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	run := openRun{
 		sends:        make([]send, l.total()),
-		win:          window{warmEnd: start.Add(l.warmup), end: start.Add(l.warmup + l.duration)},
-		measuredFrom: int(float64(l.rate) * l.warmup.Seconds()),
+		win:          window{warmEnd: start.Add(l.Warmup), end: start.Add(l.Warmup + l.Duration)},
+		measuredFrom: int(float64(l.Rate) * l.Warmup.Seconds()),
 	}
-	client := newClient(l.senders)
+	client := NewClient(l.Senders)
 	defer client.CloseIdleConnections()
-	do := httpOp(client, url, singleRequest)
-	jobs := make(chan int, l.senders)
+	do := HTTPOp(client, url, build)
+	jobs := make(chan int, l.Senders)
 	var wg sync.WaitGroup
-	for range l.senders {
+	for range l.Senders {
 		wg.Go(func() {
 			for i := range jobs {
 				run.sends[i].at = time.Now()
@@ -120,11 +140,11 @@ func (l openLoop) run(ctx context.Context, url string) openRun {
 // schedule hands event i to jobs at start + i/rate, until every event is
 // handed out or ctx ends; late events are handed out at once. It returns
 // how many it handed out.
-func (l openLoop) schedule(ctx context.Context, start time.Time, jobs chan<- int) int {
+func (l OpenLoop) schedule(ctx context.Context, start time.Time, jobs chan<- int) int {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for i := range l.total() {
-		due := start.Add(time.Duration(i) * time.Second / time.Duration(l.rate))
+		due := start.Add(time.Duration(i) * time.Second / time.Duration(l.Rate))
 		if d := time.Until(due); d > 0 {
 			t.Reset(d)
 			select {
@@ -148,7 +168,7 @@ func (run openRun) await(ctx context.Context, a *arrivals, grace time.Duration) 
 	var ids []string
 	for i, sd := range run.sends {
 		if sd.err == nil {
-			ids = append(ids, eventID(0, uint64(i)))
+			ids = append(ids, EventID(0, uint64(i)))
 		}
 	}
 	n, deadline := a.missing(ids), time.Now().Add(grace)
@@ -161,9 +181,10 @@ func (run openRun) await(ctx context.Context, a *arrivals, grace time.Duration) 
 }
 
 // summarize is the run's Result: the failed requests, the accepted
-// events, and of those scheduled after the warm-up the achieved rate and
-// the latency of each one that came.
-func (run openRun) summarize(s scenario, r *receiver) Result {
+// events, and of those scheduled after the warm-up the achieved rate and,
+// unless latency is nil, the latency of each one latency knows (the i-th
+// event's, sent at sent).
+func (run openRun) summarize(s scenario, latency func(i int, sent time.Time) (time.Duration, bool)) Result {
 	res := Result{Key: s.key, Name: s.name, Concurrency: s.concurrency, EventsPerRequest: 1, Delivery: true}
 	lat := make([]time.Duration, 0, max(len(run.sends)-run.measuredFrom, 0))
 	var last time.Time
@@ -181,19 +202,31 @@ func (run openRun) summarize(s scenario, r *receiver) Result {
 		}
 		res.Events++
 		last = maxTime(last, sd.at)
-		if at, ok := r.receivedAt(eventID(0, uint64(i))); ok {
-			lat = append(lat, at.Sub(sd.at))
+		if latency == nil {
+			continue
+		}
+		if d, ok := latency(i, sd.at); ok {
+			lat = append(lat, d)
 		}
 	}
 	res.Requests = int64(len(lat))
-	if res.Events == 0 || len(lat) == 0 {
+	if res.Events == 0 || (latency != nil && len(lat) == 0) {
 		return res
 	}
 	res.Elapsed = max(run.win.end.Sub(run.win.warmEnd), last.Sub(run.win.warmEnd))
 	res.EventsPerSec = float64(res.Events) / res.Elapsed.Seconds()
-	slices.Sort(lat)
-	res.P50, res.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.P50, res.P99 = Percentile(lat, 0.50), Percentile(lat, 0.99)
+	}
 	return res
+}
+
+// latency is the time from sent to the arrival of worker 0's i-th event,
+// if it came.
+func (r *receiver) latency(i int, sent time.Time) (time.Duration, bool) {
+	at, ok := r.receivedAt(EventID(0, uint64(i)))
+	return at.Sub(sent), ok
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -113,7 +113,7 @@ func listenIngress(n *node, sub server.Subscriber, log *slog.Logger) (*server.Se
 }
 
 func publishURL(ln net.Listener) string {
-	return "http://" + ln.Addr().String() + "/v1/publish/" + topic
+	return "http://" + ln.Addr().String() + "/v1/publish/" + Topic
 }
 
 // trivial is a net/http server on 127.0.0.1 whose handler reads the body
@@ -133,7 +133,7 @@ func startTrivial() (*trivial, error) {
 	h := config.Default().HTTP
 	t := &trivial{
 		srv: &http.Server{
-			Handler:      trivialHandler(),
+			Handler:      TrivialHandler(),
 			ReadTimeout:  h.ReadTimeout,
 			WriteTimeout: h.WriteTimeout,
 			IdleTimeout:  h.IdleTimeout,
@@ -145,8 +145,10 @@ func startTrivial() (*trivial, error) {
 	return t, nil
 }
 
-// trivialHandler answers like the sidecar does for a stored single event.
-func trivialHandler() http.Handler {
+// TrivialHandler reads the body and answers like the sidecar does for a
+// stored single event: 200 with a small JSON receipt. It is safe for
+// concurrent use.
+func TrivialHandler() http.Handler {
 	var seq atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
@@ -154,7 +156,7 @@ func trivialHandler() http.Handler {
 			return
 		}
 		b := make([]byte, 0, 160)
-		b = append(b, `{"topic":"`+topic+`","id":`...)
+		b = append(b, `{"topic":"`+Topic+`","id":`...)
 		b = strconv.AppendQuote(b, r.Header.Get("Ce-Id"))
 		b = append(b, `,"source":"`+eventSource+`","sequence":`...)
 		b = strconv.AppendUint(b, seq.Add(1), 10)

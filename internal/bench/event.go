@@ -16,9 +16,10 @@ import (
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
+// Topic is where every scenario publishes.
+const Topic = "bench.orders"
+
 const (
-	// topic is where every scenario publishes.
-	topic = "bench.orders"
 	// eventSource and eventType are the attributes of every event.
 	eventSource = "/bench/orders"
 	eventType   = "com.example.order.created"
@@ -36,48 +37,59 @@ var eventTime = time.Date(2025, 1, 2, 3, 4, 5, 678901000, time.UTC)
 // eventTimeText is eventTime as the ce-time header carries it.
 var eventTimeText = eventTime.Format(time.RFC3339Nano)
 
-// eventID is the id of worker w's seq-th event: unique within a run and of
+// EventID is the id of worker w's seq-th event: unique within a run and of
 // fixed width, so that every event has the same size.
-func eventID(w int, seq uint64) string {
+func EventID(w int, seq uint64) string {
 	return fmt.Sprintf("evt-%03d-%012d", w, seq)
 }
 
-// newEvent is the event with eventID(w, seq), as the sidecar decodes it
-// from a binary-mode request.
+// newEvent is the event with EventID(w, seq) and the in-process
+// scenarios' data, as the sidecar decodes it from a binary-mode request.
 func newEvent(w int, seq uint64) *event.Event {
+	return eventOf(EventID(w, seq), eventData)
+}
+
+// eventOf is the benchmark's event with id and data.
+func eventOf(id string, data []byte) *event.Event {
 	ev := event.New()
-	ev.SetID(eventID(w, seq))
+	ev.SetID(id)
 	ev.SetSource(eventSource)
 	ev.SetType(eventType)
 	ev.SetTime(eventTime)
 	ev.SetDataContentType(dataType)
-	ev.DataEncoded = eventData
+	ev.DataEncoded = data
 	return &ev
 }
 
+// storedMessage is what the sidecar's ingress stores for ev: the same
+// idempotency key (no Idempotency-Key header, so source and id) and the
+// same fingerprint.
+func storedMessage(ev *event.Event) broker.Message {
+	return broker.Message{Topic: Topic, Event: ev, MsgID: dedup.MsgID(Topic, "", ev), Fingerprint: dedup.Fingerprint(ev)}
+}
+
 // natsMsg is the message the sidecar stores for newEvent(w, seq) on
-// subject: same encoding, same idempotency key (no Idempotency-Key header,
-// so source and id) and the same fingerprint header.
+// subject, in the same encoding.
 func natsMsg(subject string, w int, seq uint64) *nats.Msg {
-	ev := newEvent(w, seq)
-	return broker.Encode(subject, broker.Message{
-		Topic:       topic,
-		Event:       ev,
-		MsgID:       dedup.MsgID(topic, "", ev),
-		Fingerprint: dedup.Fingerprint(ev),
-	})
+	return broker.Encode(subject, storedMessage(newEvent(w, seq)))
 }
 
 // singleRequest is a binary-mode publish of newEvent(w, seq) to url.
 func singleRequest(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(eventData))
+	return BinaryRequest(ctx, url, EventID(w, seq), eventData)
+}
+
+// BinaryRequest is a binary-mode publish to url of the benchmark's event
+// with id and data, JSON: the same source, type and time as every other.
+func BinaryRequest(ctx context.Context, url, id string, data []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("bench: new request: %w", err)
 	}
 	h := req.Header
 	h.Set("Content-Type", dataType)
 	h.Set("Ce-Specversion", event.CloudEventsVersionV1)
-	h.Set("Ce-Id", eventID(w, seq))
+	h.Set("Ce-Id", id)
 	h.Set("Ce-Source", eventSource)
 	h.Set("Ce-Type", eventType)
 	h.Set("Ce-Time", eventTimeText)
@@ -95,26 +107,28 @@ type structured struct {
 	Data            json.RawMessage `json:"data"`
 }
 
-// batchOf builds batch requests of size events.
-func batchOf(size int) requestFunc {
+// BatchOf builds batch requests of size events with data, JSON: worker
+// w's seq-th request carries its events EventID(w, seq*size) to
+// EventID(w, seq*size+size-1).
+func BatchOf(size int, data []byte) RequestFunc {
 	return func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error) {
-		return batchRequest(ctx, url, w, seq, size)
+		return batchRequest(ctx, url, w, seq, size, data)
 	}
 }
 
-// batchRequest is a batch publish to url of size events: worker w's events
-// seq*size to seq*size+size-1, each the same as newEvent's.
-func batchRequest(ctx context.Context, url string, w int, seq uint64, size int) (*http.Request, error) {
+// batchRequest is a batch publish to url of size events with data: worker
+// w's events seq*size to seq*size+size-1, each the same as BinaryRequest's.
+func batchRequest(ctx context.Context, url string, w int, seq uint64, size int, data []byte) (*http.Request, error) {
 	events := make([]structured, size)
 	for i := range events {
 		events[i] = structured{
 			SpecVersion:     event.CloudEventsVersionV1,
-			ID:              eventID(w, seq*uint64(size)+uint64(i)),
+			ID:              EventID(w, seq*uint64(size)+uint64(i)),
 			Source:          eventSource,
 			Type:            eventType,
 			Time:            eventTime,
 			DataContentType: dataType,
-			Data:            eventData,
+			Data:            data,
 		}
 	}
 	body, err := json.Marshal(events)

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/eventsidecar/eventsidecar/broker"
-	"github.com/eventsidecar/eventsidecar/dedup"
 )
 
 const (
@@ -22,12 +21,22 @@ const (
 	feedCheck = 5 * time.Millisecond
 )
 
-// feeder stores the benchmark's events newEvent(0, 0), newEvent(0, 1), ...
-// through the broker client, as the sidecar's ingress stores them, in
-// pipelined batches. store and topUp are called from one goroutine;
-// stored may be read from any.
+// Store stores n of the benchmark's events with data, JSON, through b, as
+// the sidecar's ingress stores them, in pipelined batches: those with ids
+// EventID(0, 0) to EventID(0, n-1). It fails when any is not stored or is
+// a duplicate.
+func Store(ctx context.Context, b *broker.Client, data []byte, n int) error {
+	f := &feeder{b: b, data: data}
+	return f.store(ctx, n)
+}
+
+// feeder stores the benchmark's events with data, those with ids
+// EventID(0, 0), EventID(0, 1), ..., through the broker client, as the
+// sidecar's ingress stores them, in pipelined batches. store and topUp are
+// called from one goroutine; stored may be read from any.
 type feeder struct {
 	b      *broker.Client
+	data   []byte
 	next   uint64       // seq of the next event to store
 	stored atomic.Int64 // events stored so far
 }
@@ -50,8 +59,7 @@ func (f *feeder) store(ctx context.Context, n int) error {
 func (f *feeder) publish(ctx context.Context, from uint64, size int) error {
 	msgs := make([]broker.Message, size)
 	for i := range msgs {
-		ev := newEvent(0, from+uint64(i))
-		msgs[i] = broker.Message{Topic: topic, Event: ev, MsgID: dedup.MsgID(topic, "", ev), Fingerprint: dedup.Fingerprint(ev)}
+		msgs[i] = storedMessage(eventOf(EventID(0, from+uint64(i)), f.data))
 	}
 	for i, rc := range f.b.Publish(ctx, msgs) {
 		switch {

@@ -54,52 +54,55 @@ func (g *grpcSidecar) Close() error {
 	return errors.Join(err, <-g.done)
 }
 
-// grpcCall makes worker w's seq-th call on c.
-type grpcCall func(ctx context.Context, c eventsidecarv1.EventSidecarClient, w int, seq uint64) error
+// GRPCCall makes worker w's seq-th call on c.
+type GRPCCall func(ctx context.Context, c eventsidecarv1.EventSidecarClient, w int, seq uint64) error
 
-// publishSingle stores newEvent(w, seq) with a unary Publish call.
-func publishSingle(ctx context.Context, c eventsidecarv1.EventSidecarClient, w int, seq uint64) error {
-	ev, err := protoEvent(w, seq)
-	if err != nil {
-		return err
+// PublishOf makes unary Publish calls of single events with data, JSON:
+// worker w's seq-th call stores the event EventID(w, seq).
+func PublishOf(data []byte) GRPCCall {
+	return func(ctx context.Context, c eventsidecarv1.EventSidecarClient, w int, seq uint64) error {
+		ev, err := protoEvent(EventID(w, seq), data)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Publish(ctx, &eventsidecarv1.PublishRequest{Topic: Topic, Event: ev}); err != nil {
+			return fmt.Errorf("bench: gRPC Publish: %w", err)
+		}
+		return nil
 	}
-	if _, err := c.Publish(ctx, &eventsidecarv1.PublishRequest{Topic: topic, Event: ev}); err != nil {
-		return fmt.Errorf("bench: gRPC Publish: %w", err)
-	}
-	return nil
 }
 
 // publishBatchOf makes PublishBatch calls of size events: worker w's
 // events seq*size to seq*size+size-1, as batchRequest's.
-func publishBatchOf(size int) grpcCall {
+func publishBatchOf(size int) GRPCCall {
 	return func(ctx context.Context, c eventsidecarv1.EventSidecarClient, w int, seq uint64) error {
 		events := make([]*pb.CloudEvent, size)
 		for i := range events {
 			var err error
-			if events[i], err = protoEvent(w, seq*uint64(size)+uint64(i)); err != nil {
+			if events[i], err = protoEvent(EventID(w, seq*uint64(size)+uint64(i)), eventData); err != nil {
 				return err
 			}
 		}
-		if _, err := c.PublishBatch(ctx, &eventsidecarv1.PublishBatchRequest{Topic: topic, Events: events}); err != nil {
+		if _, err := c.PublishBatch(ctx, &eventsidecarv1.PublishBatchRequest{Topic: Topic, Events: events}); err != nil {
 			return fmt.Errorf("bench: gRPC PublishBatch: %w", err)
 		}
 		return nil
 	}
 }
 
-// protoEvent is newEvent(w, seq) in the CloudEvents protobuf format, its
-// data as binary_data with its datacontenttype.
-func protoEvent(w int, seq uint64) (*pb.CloudEvent, error) {
-	ev, err := ceprotobuf.ToProto(newEvent(w, seq))
+// protoEvent is the benchmark's event with id and data in the CloudEvents
+// protobuf format, its data as binary_data with its datacontenttype.
+func protoEvent(id string, data []byte) (*pb.CloudEvent, error) {
+	ev, err := ceprotobuf.ToProto(eventOf(id, data))
 	if err != nil {
-		return nil, fmt.Errorf("bench: event %s to protobuf: %w", eventID(w, seq), err)
+		return nil, fmt.Errorf("bench: event %s to protobuf: %w", id, err)
 	}
 	return ev, nil
 }
 
-// grpcOp makes call's calls on c, each bounded by requestTimeout as the
+// GRPCOp makes call's calls on c, each bounded by requestTimeout as the
 // HTTP client's requests are; a call fails on any status but OK.
-func grpcOp(c eventsidecarv1.EventSidecarClient, call grpcCall) op {
+func GRPCOp(c eventsidecarv1.EventSidecarClient, call GRPCCall) Op {
 	return func(ctx context.Context, w int, seq uint64) error {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
@@ -110,7 +113,7 @@ func grpcOp(c eventsidecarv1.EventSidecarClient, call grpcCall) op {
 // measureGRPC returns the measurement of the sidecar's gRPC API on a fresh
 // node with call's calls, from s.concurrency workers over one client
 // connection.
-func measureGRPC(call grpcCall) func(context.Context, Options, scenario) (measurement, error) {
+func measureGRPC(call GRPCCall) func(context.Context, Options, scenario) (measurement, error) {
 	return func(ctx context.Context, o Options, s scenario) (m measurement, err error) {
 		n, err := openNode(ctx, o)
 		if err != nil {
@@ -122,7 +125,7 @@ func measureGRPC(call grpcCall) func(context.Context, Options, scenario) (measur
 			return m, err
 		}
 		defer func() { err = errors.Join(err, g.Close()) }()
-		m.samples, m.win = load{s.concurrency, o.Warmup, o.Duration}.run(ctx, grpcOp(g.client, call))
+		m.samples, m.win = Load{Concurrency: s.concurrency, Warmup: o.Warmup, Duration: o.Duration}.run(ctx, GRPCOp(g.client, call))
 		m.stores = true
 		m.stored, err = n.stored(ctx)
 		return m, err

@@ -15,7 +15,7 @@ import (
 
 func BenchmarkGRPCPublishSingle(b *testing.B) {
 	o := DefaultOptions()
-	benchGRPC(b, o, o.Concurrency, 1, publishSingle)
+	benchGRPC(b, o, o.Concurrency, 1, PublishOf(eventData))
 }
 
 func BenchmarkGRPCPublishBatch100(b *testing.B) {
@@ -31,7 +31,7 @@ func BenchmarkGRPCStreamDelivery(b *testing.B) {
 		b.Fatal(err)
 	}
 	g := benchGRPCServer(b, n, egress.NewSubscriber(d.m), o)
-	f := &feeder{b: n.broker}
+	f := &feeder{b: n.broker, data: eventData}
 	if err := f.store(b.Context(), b.N); err != nil {
 		b.Fatal(err)
 	}
@@ -51,9 +51,9 @@ func BenchmarkGRPCStreamDelivery(b *testing.B) {
 // benchGRPC makes call's calls from about concurrency goroutines (a
 // multiple of GOMAXPROCS), over one connection, against a fresh sidecar's
 // gRPC API.
-func benchGRPC(b *testing.B, o Options, concurrency, perCall int, call grpcCall) {
+func benchGRPC(b *testing.B, o Options, concurrency, perCall int, call GRPCCall) {
 	g := benchGRPCServer(b, benchNode(b, o), nil, o)
-	benchParallel(b, concurrency, perCall, grpcOp(g.client, call))
+	benchParallel(b, concurrency, perCall, GRPCOp(g.client, call))
 }
 
 // benchGRPCServer serves the sidecar's gRPC API over n (subscriptions

@@ -8,44 +8,47 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// histogram is a snapshot of a Prometheus histogram in seconds: the upper
+// Histogram is a snapshot of a Prometheus histogram in seconds: the upper
 // bounds of its finite buckets, the cumulative count at each, and the
 // count of every observation (the +Inf bucket). It is a plain value.
-type histogram struct {
+type Histogram struct {
 	bounds []float64
 	counts []uint64
 	total  uint64
 }
 
-// gatherHistogram reads the histogram family name, which must have one
-// series, from g.
-func gatherHistogram(g prometheus.Gatherer, name string) (histogram, error) {
+// GatherHistogram reads the histogram family name, which must have one
+// series, from g; it is empty when g has no such family.
+func GatherHistogram(g prometheus.Gatherer, name string) (Histogram, error) {
 	families, err := g.Gather()
 	if err != nil {
-		return histogram{}, fmt.Errorf("bench: gather metrics: %w", err)
+		return Histogram{}, fmt.Errorf("bench: gather metrics: %w", err)
 	}
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
 		}
 		if len(f.GetMetric()) != 1 {
-			return histogram{}, fmt.Errorf("bench: metric %s has %d series, want 1", name, len(f.GetMetric()))
+			return Histogram{}, fmt.Errorf("bench: metric %s has %d series, want 1", name, len(f.GetMetric()))
 		}
 		hm := f.GetMetric()[0].GetHistogram()
-		h := histogram{total: hm.GetSampleCount()}
+		h := Histogram{total: hm.GetSampleCount()}
 		for _, b := range hm.GetBucket() {
 			h.bounds = append(h.bounds, b.GetUpperBound())
 			h.counts = append(h.counts, b.GetCumulativeCount())
 		}
 		return h, nil
 	}
-	return histogram{}, nil
+	return Histogram{}, nil
 }
 
-// since is what h observed after earlier, a snapshot of the same
+// Count is the number of observations.
+func (h Histogram) Count() uint64 { return h.total }
+
+// Since is what h observed after earlier, a snapshot of the same
 // histogram; earlier may be empty.
-func (h histogram) since(earlier histogram) histogram {
-	d := histogram{bounds: h.bounds, counts: make([]uint64, len(h.counts)), total: h.total - earlier.total}
+func (h Histogram) Since(earlier Histogram) Histogram {
+	d := Histogram{bounds: h.bounds, counts: make([]uint64, len(h.counts)), total: h.total - earlier.total}
 	for i, c := range h.counts {
 		d.counts[i] = c
 		if i < len(earlier.counts) {
@@ -55,11 +58,11 @@ func (h histogram) since(earlier histogram) histogram {
 	return d
 }
 
-// quantile estimates the q-quantile as Prometheus' histogram_quantile
+// Quantile estimates the q-quantile as Prometheus' histogram_quantile
 // does: linear interpolation within the bucket holding the rank, from 0
 // for the first; the highest finite bound when the rank is beyond it; 0
 // when nothing was observed.
-func (h histogram) quantile(q float64) time.Duration {
+func (h Histogram) Quantile(q float64) time.Duration {
 	if h.total == 0 || len(h.bounds) == 0 {
 		return 0
 	}

@@ -9,20 +9,15 @@ import (
 	"time"
 )
 
-// op performs one request as worker w, the worker's seq-th (from 0), and
+// Op performs one request as worker w, the worker's seq-th (from 0), and
 // reports whether it succeeded. It is called from w's goroutine only.
-type op func(ctx context.Context, w int, seq uint64) error
+type Op func(ctx context.Context, w int, seq uint64) error
 
 // window is the time frame of one run: requests started before warmEnd are
 // the warm-up and not measured; no request starts at or after end but the
 // first measured one of a load generator that has none yet (see gate).
 type window struct {
 	warmEnd, end time.Time
-}
-
-func newWindow(warmup, duration time.Duration) window {
-	warmEnd := time.Now().Add(warmup)
-	return window{warmEnd: warmEnd, end: warmEnd.Add(duration)}
 }
 
 // measures reports whether a request started at start is measured.
@@ -98,21 +93,48 @@ func (s *sample) late(win window) bool {
 // whole machine, to preallocate latency slices.
 const expectedPerSecond = 60000
 
-// load is a closed-loop load generator: concurrency workers, each issuing
-// requests back to back for warmup plus duration, and on until it has
-// measured one.
-type load struct {
-	concurrency      int
-	warmup, duration time.Duration
+// Load is a closed-loop load generator: Concurrency workers, each issuing
+// requests back to back from Start for Warmup, which is not measured, then
+// for Duration, and on until it has measured one. It is a plain value.
+type Load struct {
+	// Concurrency is the number of workers.
+	Concurrency int
+	// Start is when the warm-up starts; the zero time is when the run does.
+	// A later call measures from Start + Warmup still, with a shorter
+	// warm-up.
+	Start time.Time
+	// Warmup and Duration are the unmeasured and the measured time.
+	Warmup, Duration time.Duration
+}
+
+// window is l's time frame, starting now when l.Start is zero.
+func (l Load) window() window {
+	start := l.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	warmEnd := start.Add(l.Warmup)
+	return window{warmEnd: warmEnd, end: warmEnd.Add(l.Duration)}
+}
+
+// Measure runs do from each worker and summarizes what they saw, each
+// request carrying perRequest events: the measured requests and events,
+// the time they took from the end of the warm-up, the events/s over it,
+// p50 and p99 (nearest rank), the failed requests and accepted events
+// (warm-up included) and a note when a worker went on past the measured
+// duration. Key and Name are left empty.
+func (l Load) Measure(ctx context.Context, perRequest int, do Op) Result {
+	samples, win := l.run(ctx, do)
+	return summarize(scenario{concurrency: l.Concurrency, perRequest: perRequest}, measurement{samples: samples, win: win})
 }
 
 // run calls do from each worker while its gate admits the calls (until the
 // window has closed and the worker has measured a call, or ctx ends) and
 // returns one sample per worker with the window it used.
-func (l load) run(ctx context.Context, do op) ([]sample, window) {
-	expected := int(l.duration.Seconds()*expectedPerSecond)/l.concurrency + 1024
-	samples := make([]sample, l.concurrency)
-	win := newWindow(l.warmup, l.duration)
+func (l Load) run(ctx context.Context, do Op) ([]sample, window) {
+	expected := int(l.Duration.Seconds()*expectedPerSecond)/l.Concurrency + 1024
+	samples := make([]sample, l.Concurrency)
+	win := l.window()
 	var wg sync.WaitGroup
 	for w := range samples {
 		samples[w] = newSample(expected)
@@ -132,12 +154,13 @@ func (l load) run(ctx context.Context, do op) ([]sample, window) {
 	return samples, win
 }
 
-// requestFunc builds worker w's seq-th request to url.
-type requestFunc func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error)
+// RequestFunc builds worker w's seq-th request to url.
+type RequestFunc func(ctx context.Context, url string, w int, seq uint64) (*http.Request, error)
 
-// httpOp sends the requests build makes with c; a request fails on a
-// transport error or a status other than 2xx.
-func httpOp(c *http.Client, url string, build requestFunc) op {
+// HTTPOp sends the requests build makes with c; a request fails on a
+// transport error or a status other than 2xx. Its body is read to the end,
+// so that the connection is kept alive.
+func HTTPOp(c *http.Client, url string, build RequestFunc) Op {
 	return func(ctx context.Context, w int, seq uint64) error {
 		req, err := build(ctx, url, w, seq)
 		if err != nil {
@@ -160,10 +183,10 @@ func httpOp(c *http.Client, url string, build requestFunc) op {
 	}
 }
 
-// newClient is an HTTP/1.1 keep-alive client for concurrency workers on one
-// host: one connection per worker, no proxy, no compression. The caller
-// should CloseIdleConnections when done.
-func newClient(concurrency int) *http.Client {
+// NewClient is an HTTP/1.1 keep-alive client for concurrency workers on one
+// host: one connection per worker, no proxy, no compression, each request
+// bounded by 30s. The caller should CloseIdleConnections when done.
+func NewClient(concurrency int) *http.Client {
 	return &http.Client{
 		Transport: &http.Transport{
 			MaxIdleConns:        concurrency,

@@ -106,7 +106,7 @@ func TestAwait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newArrivals(len(run.sends))
 			for _, seq := range tt.arrived {
-				a.note(eventID(0, seq), time.Now())
+				a.note(EventID(0, seq), time.Now())
 			}
 			if got := run.await(t.Context(), a, 20*time.Millisecond); got != tt.want {
 				t.Errorf("await = %d missing, want %d", got, tt.want)

@@ -109,19 +109,24 @@ func (t *TracingRun) measureIn(ctx context.Context, o Options, s scenario, m tra
 	return in.check(m, res.Delivery)
 }
 
-// median is the median of the rounds' events/s, which are not empty: the
-// middle one, or the mean of the two in the middle.
+// median is the median of the rounds' events/s, which are not empty.
 func median(rounds []Result) float64 {
 	v := make([]float64, len(rounds))
 	for i, r := range rounds {
 		v[i] = r.EventsPerSec
 	}
-	slices.Sort(v)
-	n := len(v)
+	return Median(v)
+}
+
+// Median is the median of values, which are not empty: the middle one, or
+// the mean of the two in the middle. It sorts values.
+func Median(values []float64) float64 {
+	slices.Sort(values)
+	n := len(values)
 	if n%2 == 1 {
-		return v[n/2]
+		return values[n/2]
 	}
-	return (v[n/2-1] + v[n/2]) / 2
+	return (values[n/2-1] + values[n/2]) / 2
 }
 
 // reference returns the no-tracing run of the scenario with key.

@@ -120,7 +120,7 @@ func summarize(sc scenario, m measurement) Result {
 	r.Elapsed = last.Sub(m.win.warmEnd)
 	r.EventsPerSec = float64(r.Events) / r.Elapsed.Seconds()
 	slices.Sort(lat)
-	r.P50, r.P99 = percentile(lat, 0.50), percentile(lat, 0.99)
+	r.P50, r.P99 = Percentile(lat, 0.50), Percentile(lat, 0.99)
 	return r
 }
 
@@ -141,8 +141,8 @@ func (m measurement) note() string {
 		late, len(m.samples))
 }
 
-// percentile is the nearest-rank q-quantile of sorted, which is not empty.
-func percentile(sorted []time.Duration, q float64) time.Duration {
+// Percentile is the nearest-rank q-quantile of sorted, which is not empty.
+func Percentile(sorted []time.Duration, q float64) time.Duration {
 	i := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[max(i, 0)]
 }
@@ -281,7 +281,9 @@ type Machine struct {
 	Arch       string `json:"arch"`
 }
 
-func currentMachine() Machine {
+// CurrentMachine describes the machine and the Go runtime this process
+// runs on.
+func CurrentMachine() Machine {
 	return Machine{
 		NumCPU:     runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0),

@@ -169,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	rep := &Report{Machine: currentMachine(), Duration: o.Duration, Warmup: o.Warmup}
+	rep := &Report{Machine: CurrentMachine(), Duration: o.Duration, Warmup: o.Warmup}
 	for _, s := range o.scenarios() {
 		res, err := o.runOne(ctx, s, s.name)
 		if err != nil {
@@ -256,9 +256,9 @@ func (o Options) publishScenarios() []scenario {
 		{key: kSingle, name: fmt.Sprintf("HTTP single event, c=%d", c), concurrency: c, perRequest: 1,
 			measure: summarized(measureSidecar(singleRequest))},
 		{key: kGRPCSingle, name: fmt.Sprintf("gRPC Publish single, c=%d", c), concurrency: c, perRequest: 1, versus: kSingle,
-			measure: summarized(measureGRPC(publishSingle))},
+			measure: summarized(measureGRPC(PublishOf(eventData)))},
 		{key: kBatch, name: fmt.Sprintf("HTTP batch of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs,
-			measure: summarized(measureSidecar(batchOf(bs)))},
+			measure: summarized(measureSidecar(BatchOf(bs, eventData)))},
 		{key: kGRPCBatch, name: fmt.Sprintf("gRPC PublishBatch of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs, versus: kBatch,
 			measure: summarized(measureGRPC(publishBatchOf(bs)))},
 		{key: kTrivial, name: fmt.Sprintf("trivial handler, c=%d", c), concurrency: c, perRequest: 1,
@@ -289,20 +289,15 @@ func measureDirect(ctx context.Context, o Options, _ scenario) (m measurement, e
 	if err != nil {
 		return m, err
 	}
-	s := newSample(int(o.Duration.Seconds() * 4 * expectedPerSecond))
-	win := newWindow(o.Warmup, o.Duration)
-	g := gate{win: win}
-	d.publish(ctx,
-		func(uint64) bool { return g.admit(ctx, time.Now()) },
-		func(sent, acked time.Time, err error) { s.add(sent, acked, win, err) })
-	m = measurement{samples: []sample{s}, win: win, stores: true}
+	m = d.measure(ctx, Load{Warmup: o.Warmup, Duration: o.Duration})
+	m.stores = true
 	m.stored, err = n.stored(ctx)
 	return m, err
 }
 
 // measureSidecar returns the measurement of the sidecar's ingress on a
 // fresh node with the requests build makes.
-func measureSidecar(build requestFunc) func(context.Context, Options, scenario) (measurement, error) {
+func measureSidecar(build RequestFunc) func(context.Context, Options, scenario) (measurement, error) {
 	return func(ctx context.Context, o Options, s scenario) (m measurement, err error) {
 		sc, err := startSidecar(ctx, o)
 		if err != nil {
@@ -329,8 +324,8 @@ func measureTrivial(ctx context.Context, o Options, s scenario) (m measurement, 
 
 // drive runs the load generator at s's concurrency against url with the
 // requests build makes, over a client of its own.
-func drive(ctx context.Context, o Options, s scenario, url string, build requestFunc) ([]sample, window) {
-	client := newClient(s.concurrency)
+func drive(ctx context.Context, o Options, s scenario, url string, build RequestFunc) ([]sample, window) {
+	client := NewClient(s.concurrency)
 	defer client.CloseIdleConnections()
-	return load{s.concurrency, o.Warmup, o.Duration}.run(ctx, httpOp(client, url, build))
+	return Load{Concurrency: s.concurrency, Warmup: o.Warmup, Duration: o.Duration}.run(ctx, HTTPOp(client, url, build))
 }

@@ -39,7 +39,7 @@ func measureStreamDelivery(ctx context.Context, o Options, s scenario) (res Resu
 	}
 	defer func() { err = errors.Join(err, g.Close()) }()
 	backlog := o.backlog()
-	f := &feeder{b: n.broker}
+	f := &feeder{b: n.broker, data: eventData}
 	if err := f.store(ctx, backlog); err != nil {
 		return res, err
 	}

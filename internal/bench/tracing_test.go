@@ -194,7 +194,7 @@ func BenchmarkTracingOverhead(b *testing.B) {
 				benchTraced(b, m, false, func(b *testing.B) { benchHTTP(b, o, o.Concurrency, 1, singleRequest) })
 			})
 			b.Run("http_batch", func(b *testing.B) {
-				benchTraced(b, m, false, func(b *testing.B) { benchHTTP(b, o, o.BatchConcurrency, o.BatchSize, batchOf(o.BatchSize)) })
+				benchTraced(b, m, false, func(b *testing.B) { benchHTTP(b, o, o.BatchConcurrency, o.BatchSize, BatchOf(o.BatchSize, eventData)) })
 			})
 			b.Run("delivery", func(b *testing.B) {
 				benchTraced(b, m, true, func(b *testing.B) { benchDelivery(b, o) })
