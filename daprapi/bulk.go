@@ -56,11 +56,12 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		dapr.WriteJSON(w, s.daprError(metadataError(err), pubsub, topic))
 		return
 	}
-	body, err := s.readBody(w, r, s.cfg.HTTP.MaxBatchBytes)
+	body, release, err := s.readBody(w, r, s.cfg.HTTP.MaxBatchBytes)
 	if err != nil {
 		dapr.WriteJSON(w, s.daprError(err, pubsub, topic))
 		return
 	}
+	defer release()
 	entries, err := decodeBulk(body)
 	if err != nil {
 		dapr.WriteJSON(w, s.daprError(err, pubsub, topic))

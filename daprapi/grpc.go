@@ -5,6 +5,7 @@ import (
 
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -35,6 +36,11 @@ func (g *Service) PublishEvent(ctx context.Context, req *runtimev1.PublishEventR
 	if e := g.s.target(pubsub, topic); e != nil {
 		return nil, e
 	}
+	release, err := g.s.store.Hold(int64(proto.Size(req)))
+	if err != nil {
+		return nil, g.s.daprError(err, pubsub, topic)
+	}
+	defer release()
 	if e := g.s.publishOne(ctx, pubsub, topic, req.GetDataContentType(), req.GetData(), req.GetMetadata()); e != nil {
 		return nil, e
 	}
@@ -49,6 +55,11 @@ func (g *Service) BulkPublishEvent(ctx context.Context, req *runtimev1.BulkPubli
 	if e := g.s.target(pubsub, topic); e != nil {
 		return nil, e
 	}
+	release, err := g.s.store.Hold(int64(proto.Size(req)))
+	if err != nil {
+		return nil, g.s.daprError(err, pubsub, topic)
+	}
+	defer release()
 	entries := make([]entry, len(req.GetEntries()))
 	for i, en := range req.GetEntries() {
 		entries[i] = entry{id: en.GetEntryId(), data: en.GetEvent(), contentType: en.GetContentType(), metadata: en.GetMetadata()}

@@ -22,11 +22,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		dapr.WriteJSON(w, e)
 		return
 	}
-	body, err := s.readBody(w, r, s.limits.MaxEventBytes)
+	body, release, err := s.readBody(w, r, s.limits.MaxEventBytes)
 	if err != nil {
 		dapr.WriteJSON(w, s.daprError(err, pubsub, topic))
 		return
 	}
+	defer release()
 	md := dapr.FromQuery(r.URL.Query())
 	if e := s.publishOne(traceContext(r), pubsub, topic, r.Header.Get("Content-Type"), body, md); e != nil {
 		dapr.WriteJSON(w, e)

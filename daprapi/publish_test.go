@@ -1,13 +1,17 @@
 package daprapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/wire"
@@ -200,4 +204,32 @@ func TestUnimplemented(t *testing.T) {
 	if resp := h.do("GET", "/v1.1/metadata", ""); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /v1.1/metadata = %d, want 404 (not the Dapr API)", resp.StatusCode)
 	}
+}
+
+// Dapr publishes hold their bodies in the in-flight byte budget that every
+// publish shares: one that does not fit answers 429 with Retry-After, over
+// HTTP single and bulk and over gRPC, and nothing is stored.
+func TestPublishWithinInFlightBytes(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.HTTP.MaxInFlightBytes = 100 })
+	big := strings.Repeat("x", 200)
+	for _, path := range []string{"/v1.0/publish/pubsub/orders", bulkPath} {
+		body := big
+		if path == bulkPath {
+			body = `[{"entryId":"e0","event":"` + big + `","contentType":"text/plain"}]`
+		}
+		resp := h.post(path, body, "Content-Type: text/plain")
+		wantError(t, resp, http.StatusTooManyRequests, "ERR_PUBSUB_PUBLISH_MESSAGE")
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", path)
+		}
+	}
+	_, err := h.daprClient().PublishEvent(context.Background(), &runtimev1.PublishEventRequest{
+		PubsubName: "pubsub", Topic: "orders", Data: []byte(big), DataContentType: "text/plain"})
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("gRPC PublishEvent: %v, want ResourceExhausted", err)
+	}
+	if events, _ := h.stored(); len(events) != 0 {
+		t.Errorf("%d events stored, want none", len(events))
+	}
+	wantNoContent(t, h.post("/v1.0/publish/pubsub/orders", "small", "Content-Type: text/plain"))
 }

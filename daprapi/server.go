@@ -3,8 +3,6 @@ package daprapi
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -23,6 +21,12 @@ import (
 // it). Its errors are *problem.Error. It must be safe for concurrent use.
 type Storer interface {
 	Store(ctx context.Context, in ingress.Input) ([]ingress.Result, error)
+	// ReadBody reads an HTTP request's body within the in-flight byte
+	// budget all publishes share, until release is called.
+	ReadBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error)
+	// Hold holds n bytes of that budget for a gRPC request, until
+	// release is called.
+	Hold(n int64) (release func(), err error)
 }
 
 // Status is what the health and metadata endpoints report.
@@ -141,23 +145,21 @@ func metadataError(err error) *dapr.Error {
 	return &dapr.Error{Code: dapr.CodeRequestMetadata, Cause: err.Error()}
 }
 
-// readBody reads a request body of at most limit bytes. Its errors are
-// the publish path's: 413 beyond the limit, 408 when the body did not
+// readBody reads a request body of at most limit bytes, holding its room
+// in the in-flight budget all publishes share until release is called.
+// Its errors are the publish path's: 413 beyond the limit, 429 without
+// room in the budget, 408 when the body did not
 // arrive within http.read_timeout, and any other read error is a failed
 // publish (500), as in Dapr.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, problem.New(problem.CodeTooLarge, fmt.Sprintf("body: %d bytes, more than the limit of %d", r.ContentLength, limit))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, func(), error) {
+	body, release, err := s.store.ReadBody(w, r, limit)
 	if err == nil {
-		return body, nil
+		return body, release, nil
 	}
-	p := problem.From(problem.BodyError(w, err, limit, s.cfg.HTTP.ReadTimeout))
-	if p.Code == problem.CodeInvalid {
-		return nil, &dapr.Error{Code: dapr.CodePublish, Cause: p.Detail}
+	if p := problem.From(err); p.Code == problem.CodeInvalid {
+		return nil, nil, &dapr.Error{Code: dapr.CodePublish, Cause: p.Detail}
 	}
-	return nil, p
+	return nil, nil, err
 }
 
 // traceContext is the request's context with the trace context of its

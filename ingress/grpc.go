@@ -68,7 +68,7 @@ func (s *Server) PublishBatch(ctx context.Context, req *eventsidecarv1.PublishBa
 // and stores them; errors are gRPC statuses.
 func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEvent, size int) ([]Result, error) {
 	start := time.Now()
-	release, err := s.takeBodies(int64(size))
+	release, err := s.Hold(int64(size))
 	if err != nil {
 		return nil, s.grpcReject(err)
 	}

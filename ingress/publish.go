@@ -107,10 +107,10 @@ func (s *Server) store(ctx context.Context, in Input) ([]Result, error) {
 	return results, err
 }
 
-// takeBodies holds n bytes of the in-flight budget that HTTP and gRPC
+// Hold holds n bytes of the in-flight budget that HTTP and gRPC
 // requests share, until the returned func is called; without room it
 // answers 429 (ResourceExhausted).
-func (s *Server) takeBodies(n int64) (func(), error) {
+func (s *Server) Hold(n int64) (func(), error) {
 	h := &hold{s: s}
 	if err := h.take(n); err != nil {
 		return nil, err
@@ -181,6 +181,20 @@ func idempotencyKey(h http.Header, mode wire.Mode) (string, error) {
 		return "", problem.New(problem.CodeInvalid, "Idempotency-Key: "+err.Error())
 	}
 	return key, nil
+}
+
+// ReadBody reads r's body of at most limit bytes for a dialect's handler,
+// holding in-flight budget for what it has read as this API's own
+// requests do (see hold.readAll); release gives it back once the request
+// is answered. Errors are *problem.Error (413, 429, 400 for a body that
+// could not be read), or the one problem.BodyError answers.
+func (s *Server) ReadBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error) {
+	h := &hold{s: s}
+	if body, err = s.readBody(w, r, limit, h); err != nil {
+		h.release()
+		return nil, nil, err
+	}
+	return body, h.release, nil
 }
 
 // readBody reads a body of at most limit bytes, holding in-flight budget
