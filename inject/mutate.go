@@ -26,6 +26,10 @@ const (
 	envHTTPURL  = "EVENTSIDECAR_HTTP_URL"
 	envGRPCAddr = "EVENTSIDECAR_GRPC_ADDR"
 	envAppPort  = "EVENTSIDECAR_APP_PORT"
+	// The ports the Dapr SDKs read, so that an app written for Dapr finds
+	// the sidecar's Dapr API unchanged (contract §9).
+	envDaprHTTPPort = "DAPR_HTTP_PORT"
+	envDaprGRPCPort = "DAPR_GRPC_PORT"
 )
 
 // The volumes the injector adds, their mount points, and the sidecar's user.
@@ -236,8 +240,11 @@ func envOps(pod *corev1.Pod) []patchOp {
 	return ops
 }
 
-// appEnv is the environment every app container gets.
+// appEnv is the environment every app container gets: the sidecar's
+// addresses, and its ports as the Dapr SDKs read them.
 var appEnv = []corev1.EnvVar{
 	{Name: envHTTPURL, Value: "http://127.0.0.1:" + strconv.Itoa(httpPort)},
 	{Name: envGRPCAddr, Value: "127.0.0.1:" + strconv.Itoa(grpcPort)},
+	{Name: envDaprHTTPPort, Value: strconv.Itoa(httpPort)},
+	{Name: envDaprGRPCPort, Value: strconv.Itoa(grpcPort)},
 }

@@ -124,7 +124,7 @@ func TestPodPatchKeepsUnknownFields(t *testing.T) {
 	s := out.Spec
 	if s.FutureSpec != 1 || len(s.InitContainers) != 2 || s.InitContainers[1].FutureInit != 2 ||
 		len(s.Volumes) != 3 || s.Volumes[0].FutureVolume != 3 ||
-		s.Containers[0].FutureContainer != 4 || len(s.Containers[0].Env) != 3 || s.Containers[0].Env[0].FutureEnv != 5 {
+		s.Containers[0].FutureContainer != 4 || len(s.Containers[0].Env) != 5 || s.Containers[0].Env[0].FutureEnv != 5 {
 		t.Errorf("unknown fields lost or arrays rewritten: %+v", s)
 	}
 }
@@ -196,14 +196,15 @@ func TestPodPatchKeepsAppEnv(t *testing.T) {
 	pod := barePod(nil)
 	pod.Spec.Containers = []corev1.Container{
 		{Name: "custom", Image: "a:1", Env: []corev1.EnvVar{{Name: envHTTPURL, Value: "http://127.0.0.1:9999"}}},
-		{Name: "both", Image: "b:1", Env: []corev1.EnvVar{{Name: envGRPCAddr, Value: "x:1"}, {Name: envHTTPURL, Value: "y"}}},
+		{Name: "all", Image: "b:1", Env: []corev1.EnvVar{{Name: envGRPCAddr, Value: "x:1"}, {Name: envHTTPURL, Value: "y"},
+			{Name: envDaprHTTPPort, Value: "3600"}, {Name: envDaprGRPCPort, Value: "3601"}}},
 	}
 	patch, err := PodPatch(pod, testOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(patch), "/spec/containers/1/env") {
-		t.Errorf("patch touches the env of a container that sets both: %s", patch)
+		t.Errorf("patch touches the env of a container that sets all of it: %s", patch)
 	}
 	got := patchedPod(t, pod, patch)
 	assertAppEnv(t, got.Spec.Containers[0], "http://127.0.0.1:9999", "127.0.0.1:3601")

@@ -200,9 +200,11 @@ func assertMounts(t *testing.T, mounts []corev1.VolumeMount, want map[string]str
 	}
 }
 
+// assertAppEnv checks that c has the sidecar's addresses (httpURL,
+// grpcAddr) and the Dapr SDKs' ports, each once.
 func assertAppEnv(t *testing.T, c corev1.Container, httpURL, grpcAddr string) {
 	t.Helper()
-	for name, want := range map[string]string{envHTTPURL: httpURL, envGRPCAddr: grpcAddr} {
+	for name, want := range map[string]string{envHTTPURL: httpURL, envGRPCAddr: grpcAddr, envDaprHTTPPort: "3600", envDaprGRPCPort: "3601"} {
 		got, ok := envValue(c, name)
 		if !ok || got != want {
 			t.Errorf("container %s: %s = %q (set %v), want %q", c.Name, name, got, ok, want)
@@ -233,7 +235,7 @@ func assertInjection(t *testing.T, pod *corev1.Pod, patch []byte, opts Options) 
 		t.Fatalf("init containers %v -> %v, want them unchanged", containerNames(pod.Spec.InitContainers), containerNames(got.Spec.InitContainers))
 	}
 	for _, c := range got.Spec.Containers {
-		for _, name := range []string{envHTTPURL, envGRPCAddr} {
+		for _, name := range []string{envHTTPURL, envGRPCAddr, envDaprHTTPPort, envDaprGRPCPort} {
 			if _, ok := envValue(c, name); !ok {
 				t.Fatalf("container %q lacks %s", c.Name, name)
 			}

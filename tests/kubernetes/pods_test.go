@@ -171,7 +171,7 @@ func hardeningProblems(sc *corev1.SecurityContext) []string {
 func checkAppEnv(t *testing.T, pod *corev1.Pod, own map[string]map[string]string) {
 	t.Helper()
 	for _, c := range pod.Spec.Containers {
-		want := map[string]string{httpURLEnv: wantHTTPURL, grpcAddrEnv: wantGRPCAddr}
+		want := map[string]string{httpURLEnv: wantHTTPURL, grpcAddrEnv: wantGRPCAddr, "DAPR_HTTP_PORT": "3600", "DAPR_GRPC_PORT": "3601"}
 		for name, value := range own[c.Name] {
 			want[name] = value
 		}
@@ -191,7 +191,7 @@ func checkUntouched(t *testing.T, pod *corev1.Pod) {
 	}
 	for _, c := range pod.Spec.Containers {
 		for _, e := range c.Env {
-			if strings.HasPrefix(e.Name, "EVENTSIDECAR_") {
+			if strings.HasPrefix(e.Name, "EVENTSIDECAR_") || strings.HasPrefix(e.Name, "DAPR_") {
 				t.Errorf("container %s has env %s", c.Name, e.Name)
 			}
 		}
