@@ -27,7 +27,7 @@ func TestScenariosRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if got, want := len(rep.Results), 12; got != want {
+	if got, want := len(rep.Results), 14; got != want {
 		t.Fatalf("got %d results, want %d", got, want)
 	}
 	for _, res := range rep.Results {
@@ -36,8 +36,8 @@ func TestScenariosRun(t *testing.T) {
 	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
 		t.Errorf("temporary directory holds %v (%v), want nothing", left, err)
 	}
-	checkOutputs(t, rep, 4, "| baseline:", "| end to end:", "| gRPC Publish single, c=64 |",
-		"| gRPC stream delivery, max_in_flight 64 | ", "| gRPC scenario | events/s | against |")
+	checkOutputs(t, rep, 6, "| baseline:", "| end to end:", "| gRPC Publish single, c=64 |",
+		"| gRPC stream delivery, max_in_flight 64 | ", "| gRPC or Dapr scenario | events/s | against |")
 	checkVersus(t, rep)
 }
 
@@ -105,7 +105,8 @@ func TestOnly(t *testing.T) {
 		only string
 		want []string
 	}{
-		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "grpc_single_c64", "http_batch100_c4", "grpc_batch100_c4", "trivial_c64"}},
+		{"publish", []string{"baseline", "http_single_c1", "http_single_c64", "grpc_single_c64", "http_batch100_c4", "grpc_batch100_c4",
+			"dapr_single_c64", "dapr_bulk100_c4", "trivial_c64"}},
 		{"delivery", []string{"delivery_mif1", "delivery_mif16", "delivery_mif64", "grpc_stream_mif64", "e2e_r1000"}},
 		{"tracing", nil},
 	}
@@ -124,8 +125,8 @@ func TestOnly(t *testing.T) {
 	}
 }
 
-// checkVersus checks that each gRPC scenario has its ratio to its
-// counterpart, and the stream's to the baseline.
+// checkVersus checks that each gRPC and Dapr scenario has its ratio to
+// its native HTTP counterpart, and the stream's to the baseline.
 func checkVersus(t *testing.T, rep *Report) {
 	t.Helper()
 	have := map[string]bool{}
@@ -136,6 +137,7 @@ func checkVersus(t *testing.T, rep *Report) {
 		"grpc_single_c64/baseline", "grpc_single_c64/http_single_c64",
 		"grpc_batch100_c4/baseline", "grpc_batch100_c4/http_batch100_c4",
 		"grpc_stream_mif64/baseline", "grpc_stream_mif64/delivery_mif64",
+		"dapr_single_c64/http_single_c64", "dapr_bulk100_c4/http_batch100_c4",
 	} {
 		if !have[k] {
 			t.Errorf("no ratio %s", k)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/daprapi"
 	"github.com/eventsidecar/eventsidecar/ingress"
 	"github.com/eventsidecar/eventsidecar/server"
 )
@@ -70,6 +71,7 @@ func (n *node) Close() error {
 type sidecar struct {
 	*node
 	url  string // the publish URL of topic
+	base string // http://host:port of its API
 	stop context.CancelFunc
 	done chan error
 }
@@ -84,7 +86,7 @@ func startSidecar(ctx context.Context, o Options) (*sidecar, error) {
 		return nil, errors.Join(err, n.Close())
 	}
 	serveCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	s := &sidecar{node: n, url: publishURL(ln), stop: stop, done: make(chan error, 1)}
+	s := &sidecar{node: n, url: publishURL(ln), base: "http://" + ln.Addr().String(), stop: stop, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve(serveCtx, ln) }()
 	return s, nil
 }
@@ -95,15 +97,17 @@ func (s *sidecar) Close() error {
 	return errors.Join(<-s.done, s.node.Close())
 }
 
-// listenIngress is the sidecar's API over n, with the Subscribe stream of
-// sub (nil for none), and a 127.0.0.1 TCP listener to serve it on.
+// listenIngress is the sidecar's API over n, its Dapr API included, with
+// the Subscribe stream of sub (nil for none), and a 127.0.0.1 TCP listener
+// to serve it on.
 func listenIngress(n *node, sub server.Subscriber, log *slog.Logger) (*server.Server, net.Listener, error) {
 	reg := prometheus.NewRegistry()
 	api, err := ingress.New(n.cfg, n.broker, reg)
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := server.New(n.cfg.HTTP, server.Handlers{Publish: api, RPC: api, Subscribe: sub, Decoder: api,
+	dapr := daprapi.New(n.cfg, api, daprapi.Status{Ready: n.broker.Ready, Outbound: n.broker.Ready})
+	srv := server.New(n.cfg.HTTP, server.Handlers{Publish: api, Dapr: dapr, RPC: api, Subscribe: sub, Decoder: api,
 		Ready: n.broker.Ready, Rejected: api.Rejected}, reg, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -29,7 +29,7 @@ type Report struct {
 	// Ratios has each publish scenario's events/s over the baseline's, the
 	// high-concurrency single-event scenario's over the trivial handler's,
 	// the delivery throughputs at max_in_flight 64 (webhook, then gRPC
-	// stream) over the baseline's, each gRPC scenario's over its HTTP or
+	// stream) over the baseline's, each gRPC and Dapr scenario's over its HTTP or
 	// webhook counterpart's, then the delivery path's figures that have
 	// aims, then the tracing overheads.
 	Ratios []Ratio
@@ -61,7 +61,7 @@ func (r *Report) AimsMet() bool {
 
 // WriteMarkdown writes the report as Markdown: the machine, a table of the
 // publish scenarios, a table of the delivery scenarios, a table setting
-// the gRPC scenarios against their HTTP and webhook counterparts, a table
+// the gRPC and Dapr scenarios against their HTTP and webhook counterparts, a table
 // of the tracing comparison, a table of the aims, and a line per failure
 // or note.
 func (r *Report) WriteMarkdown(w io.Writer) error {
@@ -163,7 +163,7 @@ func (r *Report) writeVersus(b *strings.Builder) {
 	if rows.Len() == 0 {
 		return
 	}
-	b.WriteString("| gRPC scenario | events/s | against | events/s | ratio |\n|---|--:|---|--:|--:|\n")
+	b.WriteString("| gRPC or Dapr scenario | events/s | against | events/s | ratio |\n|---|--:|---|--:|--:|\n")
 	b.WriteString(rows.String())
 	b.WriteString("\n")
 }

@@ -16,7 +16,7 @@ type Result struct {
 	// Name describes the scenario, e.g. "HTTP single event, c=64".
 	Name string
 	// Versus is the Key of the scenario this one is set against: for a
-	// gRPC scenario, its HTTP or webhook counterpart; empty for the
+	// gRPC or Dapr scenario, its native HTTP or webhook counterpart; empty for the
 	// others.
 	Versus string
 	// Delivery marks the delivery path's scenarios; the fields below say
@@ -188,6 +188,7 @@ func (r Ratio) Met() bool {
 // Aims from the project's goals.
 const (
 	aimBatch      = 0.5   // batch events/s ÷ baseline events/s
+	aimDapr       = 0.9   // a Dapr API publish's events/s ÷ its native counterpart's: the dialect costs under 10 %
 	aimSingle     = 0.6   // single-event requests/s ÷ trivial handler's, at the same concurrency
 	aimDeliveries = 20000 // deliveries/s at max_in_flight aimInFlight
 	aimInFlight   = 64
@@ -198,7 +199,7 @@ const (
 // ratios are each publish scenario's events/s over the baseline's, the
 // high-concurrency single-event scenario's over the trivial handler's, the
 // delivery throughputs at aimInFlight (webhook, then gRPC stream) over the
-// baseline's, each gRPC scenario's over its counterpart's (Result.Versus),
+// baseline's, each gRPC and Dapr scenario's over its counterpart's (Result.Versus),
 // then the delivery path's figures with aims (the end-to-end p99's only at
 // aimE2ERate). Only what o's scenarios measured is there.
 func ratios(results []Result, o Options) []Ratio {
@@ -228,9 +229,14 @@ func ratios(results []Result, o Options) []Ratio {
 			out = append(out, ratio(r, base, 0))
 		}
 	}
+	kDaprSingle, kDaprBulk := o.daprKeys()
 	for _, r := range results {
 		if versus, ok := byKey[r.Versus]; ok {
-			out = append(out, ratio(r, versus, 0))
+			aim := 0.0
+			if r.Key == kDaprSingle || r.Key == kDaprBulk {
+				aim = aimDapr
+			}
+			out = append(out, ratio(r, versus, aim))
 		}
 	}
 	return append(out, figures(byKey, o)...)

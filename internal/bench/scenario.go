@@ -219,6 +219,13 @@ func (o Options) grpcKeys() (single, batch string) {
 		fmt.Sprintf("grpc_batch%d_c%d", o.BatchSize, o.BatchConcurrency)
 }
 
+// daprKeys are the keys of the Dapr API's publish scenarios: single
+// publishes at o.Concurrency and bulk publishes.
+func (o Options) daprKeys() (single, bulk string) {
+	return fmt.Sprintf("dapr_single_c%d", o.Concurrency),
+		fmt.Sprintf("dapr_bulk%d_c%d", o.BatchSize, o.BatchConcurrency)
+}
+
 // deliveryInFlight are the max_in_flight settings of the delivery
 // throughput scenarios; the aim is for aimInFlight.
 var deliveryInFlight = []int{1, 16, aimInFlight}
@@ -247,6 +254,7 @@ func (o Options) scenarios() []scenario {
 func (o Options) publishScenarios() []scenario {
 	kBase, kSingle1, kSingle, kBatch, kTrivial := o.keys()
 	kGRPCSingle, kGRPCBatch := o.grpcKeys()
+	kDaprSingle, kDaprBulk := o.daprKeys()
 	c, bc, bs := o.Concurrency, o.BatchConcurrency, o.BatchSize
 	return []scenario{
 		{key: kBase, name: fmt.Sprintf("baseline: JetStream async, window %d", o.Window), concurrency: o.Window, perRequest: 1,
@@ -261,6 +269,10 @@ func (o Options) publishScenarios() []scenario {
 			measure: summarized(measureSidecar(BatchOf(bs, eventData)))},
 		{key: kGRPCBatch, name: fmt.Sprintf("gRPC PublishBatch of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs, versus: kBatch,
 			measure: summarized(measureGRPC(publishBatchOf(bs)))},
+		{key: kDaprSingle, name: fmt.Sprintf("Dapr HTTP publish, c=%d", c), concurrency: c, perRequest: 1, versus: kSingle,
+			measure: summarized(measureSidecarAt(daprPublishPath, daprRequest))},
+		{key: kDaprBulk, name: fmt.Sprintf("Dapr bulk publish of %d, c=%d", bs, bc), concurrency: bc, perRequest: bs, versus: kBatch,
+			measure: summarized(measureSidecarAt(daprBulkPath, daprBulkOf(bs, eventData)))},
 		{key: kTrivial, name: fmt.Sprintf("trivial handler, c=%d", c), concurrency: c, perRequest: 1,
 			measure: summarized(measureTrivial)},
 	}
@@ -298,13 +310,19 @@ func measureDirect(ctx context.Context, o Options, _ scenario) (m measurement, e
 // measureSidecar returns the measurement of the sidecar's ingress on a
 // fresh node with the requests build makes.
 func measureSidecar(build RequestFunc) func(context.Context, Options, scenario) (measurement, error) {
+	return measureSidecarAt(func(sc *sidecar) string { return sc.url }, build)
+}
+
+// measureSidecarAt is measureSidecar with the requests sent to the URL
+// url gives of the sidecar (another API's path).
+func measureSidecarAt(url func(*sidecar) string, build RequestFunc) func(context.Context, Options, scenario) (measurement, error) {
 	return func(ctx context.Context, o Options, s scenario) (m measurement, err error) {
 		sc, err := startSidecar(ctx, o)
 		if err != nil {
 			return m, err
 		}
 		defer func() { err = errors.Join(err, sc.Close()) }()
-		m.samples, m.win = drive(ctx, o, s, sc.url, build)
+		m.samples, m.win = drive(ctx, o, s, url(sc), build)
 		m.stores = true
 		m.stored, err = sc.stored(ctx)
 		return m, err
