@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -16,8 +15,6 @@ import (
 	runtimev1 "github.com/dapr/dapr/pkg/proto/runtime/v1"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
@@ -108,25 +105,7 @@ func (h *harness) post(path, body string, hdrs ...string) *http.Response {
 // and returns a Dapr client of it.
 func (h *harness) daprClient() runtimev1.DaprClient {
 	h.t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.api.ServeGRPC(ctx, ln) }()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("ServeGRPC: %v", err)
-		}
-	})
-	return runtimev1.NewDaprClient(conn)
+	return runtimev1.NewDaprClient(apitest.ServeGRPC(h.t, h.api.ServeGRPC))
 }
 
 // stored returns every event in the stream, oldest first, with the topic

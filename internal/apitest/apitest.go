@@ -5,14 +5,18 @@
 package apitest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -82,4 +86,30 @@ func WantField(t testing.TB, st *status.Status, field string) {
 		}
 	}
 	t.Errorf("status %q details %v name no field %q", st.Message(), st.Details(), field)
+}
+
+// ServeGRPC runs serve (a server's ServeGRPC) on a loopback port until the
+// test ends, then checks it stopped without an error; it returns a
+// plaintext client connection to it.
+func ServeGRPC(t testing.TB, serve func(context.Context, net.Listener) error) *grpc.ClientConn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeGRPC: %v", err)
+		}
+	})
+	return conn
 }
