@@ -1,5 +1,6 @@
 // Package apitest holds what the API tests of several packages share:
-// requests with headers to a test server, JSON answers, and the checks of
+// requests with headers to a test server, JSON answers, a gRPC API served
+// on loopback, and the checks of
 // HTTP statuses and gRPC status codes with their field violations. It is
 // imported by tests only.
 package apitest
