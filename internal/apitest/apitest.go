@@ -1,8 +1,7 @@
 // Package apitest holds what the API tests of several packages share:
 // requests with headers to a test server, JSON answers, a gRPC API served
-// on loopback, and the checks of
-// HTTP statuses and gRPC status codes with their field violations. It is
-// imported by tests only.
+// on loopback, and the checks of HTTP statuses and gRPC status codes with
+// their field violations. It is imported by tests only.
 package apitest
 
 import (
