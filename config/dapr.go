@@ -20,9 +20,11 @@ type Dapr struct {
 	// ERR_PUBSUB_NOT_CONFIGURED. Default ["pubsub"].
 	PubSubNames []string `yaml:"pubsub_names"`
 	// AppPort is the port the app listens on, where the sidecar asks for
-	// its subscriptions (GET /dapr/subscribe, or ListTopicSubscriptions)
-	// and delivers them; `${EVENTSIDECAR_APP_PORT:-0}` takes it from the
-	// environment. Default 0: the app is not asked.
+	// its subscriptions at start (GET /dapr/subscribe, or
+	// ListTopicSubscriptions, again until the app answers) and delivers
+	// them and the declarative ones; `${EVENTSIDECAR_APP_PORT:-0}` takes it
+	// from the environment. Default 0: the app is not asked, and nothing
+	// is delivered the Dapr way.
 	AppPort int `yaml:"app_port"`
 	// AppHost is the host the app listens on. Default "127.0.0.1".
 	AppHost string `yaml:"app_host"`
@@ -31,7 +33,8 @@ type Dapr struct {
 	// Default "http".
 	AppProtocol string `yaml:"app_protocol"`
 	// ResourcesPath is a directory of Dapr Subscription resources (YAML,
-	// dapr.io/v2alpha1 or v1alpha1). Default "": none.
+	// dapr.io/v2alpha1 or v1alpha1), delivered to the app at app_port,
+	// which they need. Default "": none.
 	ResourcesPath string `yaml:"resources_path"`
 	// Subscription holds what every Dapr subscription is delivered with;
 	// each key means what it means in a subscriptions entry.

@@ -239,6 +239,8 @@ func pauseReason(o Outcome) string {
 func (s *subscription) state(streams int) (state, reason string) {
 	c := s.circuit.Load()
 	switch {
+	case s.notServed != "":
+		return StatePaused, s.notServed
 	case c != nil:
 		if paused, why := c.state(); paused {
 			return StatePaused, why

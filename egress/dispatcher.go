@@ -25,6 +25,7 @@ type item struct {
 	seq      uint64 // stream sequence
 	attempt  int    // the attempt about to be made; 1 for the first
 	key      string // partitionkey when the subscription is ordered_by_key
+	route    string // a Dapr subscription's route for it (routeStep)
 	received time.Time
 	// stop ends when the dispatcher stops: a wait for the event's turn or
 	// its retry in place gives up then, and the event goes back.
@@ -69,8 +70,9 @@ type failureLookup interface {
 
 // newDispatcher returns a dispatcher delivering s's events from cons (a
 // handle on s's consumer) through del, at most window at once, storing
-// dead letters through b and recording deliveries in seen. A webhook's
-// dispatcher guards it with a circuit, which s then shows.
+// dead letters through b and recording deliveries in seen. The
+// dispatcher of a pusher (a webhook, a Dapr app) guards it with a
+// circuit, which s then shows.
 func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *broker.Client, del deliverer,
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
 	sub := s.sub
@@ -87,7 +89,7 @@ func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *brok
 		d.keys = newKeyed()
 	}
 	var c *circuit
-	if _, ok := del.(*Webhook); ok {
+	if _, ok := del.(pusher); ok {
 		c = newCircuit(sub.Retry, d.log, m.circuitMetrics(sub.Name))
 		s.circuit.Store(c)
 	}

@@ -6,8 +6,13 @@ import "errors"
 // configured.
 var ErrUnknownSubscription = errors.New("egress: unknown subscription")
 
+// ErrAppNotUp is returned while a Dapr app cannot be reached to list its
+// subscriptions (connection refused, say): it is not up yet.
+var ErrAppNotUp = errors.New("egress: the Dapr app is not up yet")
+
 // ErrConflict is returned when a stream's ad-hoc subscription clashes with
-// a configured subscription or with an open ad-hoc one of the same name.
+// a configured subscription or with an open ad-hoc one of the same name,
+// and when a Dapr subscription's name is taken.
 var ErrConflict = errors.New("egress: subscription conflict")
 
 var (

@@ -15,10 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
+	"github.com/eventsidecar/eventsidecar/dapr"
 	"github.com/eventsidecar/eventsidecar/dedup"
 )
 
@@ -26,18 +26,19 @@ import (
 // grace period deliveries in progress get at shutdown.
 const graceMargin = time.Second
 
-// Manager runs the deliveries of every configured subscription, opens the
-// app's streams, and answers the admin API's questions about them. It is
-// safe for concurrent use.
+// Manager runs the deliveries of every configured subscription and of
+// the Dapr app's (RunDapr), opens the app's streams, and answers the admin
+// API's questions about them. It is safe for concurrent use.
 type Manager struct {
-	b          *broker.Client
-	seen       *dedup.Delivered
-	m          *metrics
-	log        *slog.Logger
-	configured []*subscription
+	b    *broker.Client
+	seen *dedup.Delivered
+	m    *metrics
+	log  *slog.Logger
 
-	mu     sync.Mutex
-	byName map[string]*subscription // configured, and ad-hoc while a stream is open on them
+	mu         sync.Mutex
+	configured []*subscription          // in configuration order, then the Dapr app's as attached
+	byName     map[string]*subscription // configured, Dapr's, and ad-hoc while a stream is open on them
+	launch     func(s *subscription)    // while Run runs: starts delivering a subscription attached then
 }
 
 // subscription is one subscription in this sidecar: its consumer, its dead
@@ -49,10 +50,12 @@ type subscription struct {
 	ready       chan struct{}      // closed once cons is in place, or consErr says why not
 	readyOnce   sync.Once          // closes ready (configured subscriptions)
 	consErr     error
-	hook        *Webhook // nil: delivered to streams only
+	hook        pusher // its webhook or Dapr app; nil: delivered to streams only
 	deadLetters *DeadLetters
 	adhoc       bool
-	streams     int // open streams; guarded by Manager.mu
+	dapr        *dapr.Subscription // a Dapr subscription's routes; nil for others
+	notServed   string             // why a Dapr subscription is not delivered (bulkSubscribe); "" when it is
+	streams     int                // open streams; guarded by Manager.mu
 
 	inFlight                         atomic.Int64
 	delivered, retried, deadLettered atomic.Uint64
@@ -79,9 +82,11 @@ func NewManager(subs []config.Subscription, b *broker.Client, seen *dedup.Delive
 	for _, sub := range subs {
 		s := &subscription{sub: sub, deadLetters: NewDeadLetters(b, sub), ready: make(chan struct{})}
 		if sub.Endpoint != "" {
-			if s.hook, err = NewWebhook(sub); err != nil {
+			hook, err := NewWebhook(sub)
+			if err != nil {
 				return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
 			}
+			s.hook = hook
 		}
 		m.configured = append(m.configured, s)
 		m.byName[sub.Name] = s
@@ -106,30 +111,45 @@ func (m *Manager) ensure(s *subscription) func(context.Context) error {
 	}
 }
 
-// Run delivers every subscription with an endpoint to its webhook, from
-// when its consumer is in place until ctx ends, then stops as each
-// dispatcher does: no more fetching, fetched events handed back,
-// deliveries in progress finished within their attempt timeout. The
-// webhook's dispatcher pulls with the subscription's own consumer handle;
-// streams get handles of their own (see dispatcher).
+// Run delivers every subscription with an endpoint to its webhook, and
+// every Dapr subscription served to the Dapr app, those attached while it
+// runs included, from when its consumer is in place until ctx ends, then
+// stops as each dispatcher does: no more fetching, fetched events handed
+// back, deliveries in progress finished within their attempt timeout.
+// It returns once they all stopped. The webhook's dispatcher pulls with
+// the subscription's own consumer handle; streams get handles of their
+// own (see dispatcher).
 func (m *Manager) Run(ctx context.Context) error {
-	var g errgroup.Group
-	for _, s := range m.configured {
-		if s.hook == nil {
-			continue
-		}
-		g.Go(func() error {
-			defer s.hook.CloseIdleConnections()
-			select {
-			case <-s.ready:
-			case <-ctx.Done():
-				return nil
-			}
-			newDispatcher(s, s.cons, s.sub.MaxInFlight, m.b, s.hook, m.seen, m.m, m.log).run(ctx, s.sub.Timeout+graceMargin)
-			return nil
-		})
+	var wg sync.WaitGroup
+	launch := func(s *subscription) {
+		wg.Go(func() { m.push(ctx, s) })
 	}
-	return g.Wait()
+	m.mu.Lock()
+	for _, s := range m.configured {
+		if s.hook != nil {
+			launch(s)
+		}
+	}
+	m.launch = launch
+	m.mu.Unlock()
+	<-ctx.Done()
+	m.mu.Lock()
+	m.launch = nil
+	m.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+// push delivers s to its webhook or Dapr app from when its consumer is in
+// place until ctx ends.
+func (m *Manager) push(ctx context.Context, s *subscription) {
+	defer s.hook.CloseIdleConnections()
+	select {
+	case <-s.ready:
+	case <-ctx.Done():
+		return
+	}
+	newDispatcher(s, s.cons, s.sub.MaxInFlight, m.b, s.hook, m.seen, m.m, m.log).run(ctx, s.sub.Timeout+graceMargin)
 }
 
 // dispatcher returns a dispatcher delivering s through del (a stream)
@@ -148,10 +168,10 @@ func (m *Manager) dispatcher(ctx context.Context, s *subscription, del deliverer
 	return newDispatcher(s, cons, window, m.b, del, m.seen, m.m, m.log), nil
 }
 
-// Ready returns nil when every configured subscription's consumer is in
-// place.
+// Ready returns nil when every configured subscription's consumer, and
+// every attached Dapr subscription's, is in place.
 func (m *Manager) Ready(ctx context.Context) error {
-	for _, s := range m.configured {
+	for _, s := range m.listed() {
 		cons := s.consumer()
 		if cons == nil {
 			return fmt.Errorf("egress: consumer %q: not in place yet", s.sub.Name)
@@ -164,7 +184,8 @@ func (m *Manager) Ready(ctx context.Context) error {
 }
 
 // Stats returns every subscription's live state: the configured ones in
-// configuration order, then the ad-hoc ones with open streams by name.
+// configuration order, then the Dapr ones as attached, then the ad-hoc
+// ones with open streams by name.
 func (m *Manager) Stats(ctx context.Context) []Stats {
 	m.mu.Lock()
 	subs := slices.Clone(m.configured)
@@ -186,8 +207,16 @@ func (m *Manager) Stats(ctx context.Context) []Stats {
 	return out
 }
 
-// subscriptions returns the configured subscriptions and the open ad-hoc
-// ones.
+// listed returns the configured subscriptions and the Dapr ones
+// attached.
+func (m *Manager) listed() []*subscription {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.configured)
+}
+
+// subscriptions returns the configured subscriptions, the Dapr ones and
+// the open ad-hoc ones.
 func (m *Manager) subscriptions() []*subscription {
 	m.mu.Lock()
 	defer m.mu.Unlock()

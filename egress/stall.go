@@ -156,10 +156,11 @@ func (ds *dispatchers) stalled() error {
 	return nil
 }
 
-// stalled returns an error when a dispatcher of a configured subscription
-// has waited too long without word from its consumer (see watch).
+// stalled returns an error when a dispatcher of a configured or Dapr
+// subscription has waited too long without word from its consumer (see
+// watch).
 func (m *Manager) stalled() error {
-	for _, s := range m.configured {
+	for _, s := range m.listed() {
 		if err := s.running.stalled(); err != nil {
 			return err
 		}

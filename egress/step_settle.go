@@ -21,10 +21,10 @@ type settlement struct {
 
 // settleStep settles each event by what the rest of its delivery came to:
 // the delivery of the subscription name is remembered in marks and then
-// acknowledged; a duplicate is acknowledged; a Retry, or an attempt that
-// did not count, goes back to the broker after its Delay; a Dead event
-// (its dead letter stored by then) is terminated; a stopped one goes to
-// giveBack. An Outcome of no Kind is left to the broker, which delivers
+// acknowledged; a duplicate, or an event skipped, is acknowledged; a
+// Retry, or an attempt that did not count, goes back to the broker after
+// its Delay; a Dead event (its dead letter stored by then) is terminated;
+// a stopped one goes to giveBack. An Outcome of no Kind is left to the broker, which delivers
 // it again after the ack wait.
 func settleStep(name string, marks deliveredRecorder, answered *answered, parked *parked,
 	giveBack func(jetstream.Msg), log *slog.Logger) middleware {
@@ -40,7 +40,7 @@ func settleStep(name string, marks deliveredRecorder, answered *answered, parked
 
 func (st *settlement) settle(ctx context.Context, it *item, r result) {
 	switch {
-	case r.end == endDuplicate:
+	case r.end == endDuplicate, r.end == endSkipped:
 		ack(it.msg, st.log)
 	case r.end == endStopped:
 		st.giveBack(it.msg)

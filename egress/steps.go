@@ -41,6 +41,9 @@ const (
 	// endStopped: the dispatcher stopped before an answer; the event goes
 	// back to the broker with none of its attempts used up.
 	endStopped
+	// endSkipped: the event is not for the app (no route of a Dapr
+	// subscription matches it); it is acknowledged without an attempt.
+	endSkipped
 )
 
 // chain composes steps around h, the first step outermost.
@@ -59,16 +62,20 @@ func chain(h handler, steps ...middleware) handler {
 //     with delay, Term, hand back), after every step that decides it.
 //  3. dead letter: stores a Dead event's dead letter before settle
 //     terminates the original; one not stored becomes a Retry with backoff.
-//  4. dedup: once per event, before any attempt: an event already
+//  4. route (Dapr subscriptions only): once per event, the app's route by
+//     the subscription's rules; an event no rule matches is skipped, or
+//     dead-lettered when the subscription names a deadLetterTopic, and an
+//     expired one dead-lettered, all without an attempt.
+//  5. dedup: once per event, before any attempt: an event already
 //     delivered ends as a duplicate, which settle acknowledges.
-//  5. ordering (ordered_by_key only): a keyed event retries in place, so
+//  6. ordering (ordered_by_key only): a keyed event retries in place, so
 //     the steps below it run once per attempt, those above once per event.
-//  6. count: each attempt's result, as the limit and circuit made it.
-//  7. limit: gives up after max_attempts and records each failure, of the
+//  7. count: each attempt's result, as the limit and circuit made it.
+//  8. limit: gives up after max_attempts and records each failure, of the
 //     attempts that count, which only the circuit below knows.
-//  8. circuit (webhooks only): waits for the turn while the app is down;
-//     an attempt that fails then does not count.
-//  9. measure: the in-flight gauge and latency of the attempt alone, not
+//  9. circuit (webhooks and Dapr apps): waits for the turn while the
+//     app is down; an attempt that fails then does not count.
+//  10. measure: the in-flight gauge and latency of the attempt alone, not
 //     of its wait for the turn.
 //
 // A new step goes below ordering when it acts on every attempt, above it
@@ -78,8 +85,11 @@ func (d *dispatcher) delivery(b *broker.Client, seen *dedup.Delivered, del deliv
 		traceStep(d.sub.Name),
 		settleStep(d.sub.Name, seen, &d.s.answered, d.parked, d.giveBack, d.log),
 		deadLetterStep(d.sub, b, d.tally, d.log),
-		dedupStep(d.sub.Name, seen, &d.s.answered, d.parked, d.tally, d.log),
 	}
+	if d.s.dapr != nil {
+		steps = append(steps, routeStep(*d.s.dapr, d.tally, d.log))
+	}
+	steps = append(steps, dedupStep(d.sub.Name, seen, &d.s.answered, d.parked, d.tally, d.log))
 	if d.keys != nil {
 		steps = append(steps, orderingStep(d.parked))
 	}
@@ -100,7 +110,7 @@ func attempt(del deliverer, ackWait time.Duration) handler {
 		if time.Since(it.received) > ackWait/4 {
 			_ = it.msg.InProgress()
 		}
-		o := del.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt})
+		o := del.Attempt(ctx, Delivery{Event: it.ev, Attempt: it.attempt, Route: it.route})
 		if o.Cause == CauseCancelled {
 			return result{Outcome: o, end: endStopped}
 		}

@@ -85,16 +85,27 @@ type Delivery struct {
 	Event *event.Event
 	// Attempt is 1 for the first attempt.
 	Attempt int
+	// Route is the app's route for the event, chosen by a Dapr
+	// subscription's rules; "" for other subscriptions.
+	Route string
 }
 
-// deliverer makes delivery attempts: a Webhook, or a Stream. Attempt
-// reports what the app's answer means by the table of contract §5 without
-// its last row: the attempt limit (limitStep) gives up after
-// max_attempts, counting only the attempts that count (see circuit).
-// Attempt must return when ctx ends (a Retry with Cause CauseCancelled and
-// Delay 0).
+// deliverer makes delivery attempts: a Webhook, a Dapr app's, or a
+// Session. Attempt reports what the app's answer means by the table of
+// contract §5 (§9 for a Dapr app) without its last row: the attempt
+// limit (limitStep) gives up after max_attempts, counting only the
+// attempts that count (see circuit). Attempt must return when ctx ends (a
+// Retry with Cause CauseCancelled and Delay 0).
 type deliverer interface {
 	Attempt(ctx context.Context, d Delivery) Outcome
+}
+
+// pusher is a deliverer that the sidecar pushes a subscription's events
+// through on its own, a Webhook or a Dapr app's, guarded by a circuit.
+// CloseIdleConnections is called once it will make no more attempts.
+type pusher interface {
+	deliverer
+	CloseIdleConnections()
 }
 
 // Stats is a subscription's live state, as GET /v1/subscriptions shows it.

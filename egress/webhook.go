@@ -62,14 +62,22 @@ func NewWebhook(sub config.Subscription) (*Webhook, error) {
 			return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
 		}
 	}
-	w.client = &http.Client{
+	w.client = newClient(sub)
+	return w, nil
+}
+
+// newClient is the HTTP client of sub's attempts: it follows no
+// redirects, bounds each attempt by sub.Timeout, traces each attempt in a
+// client span tagged with its number, and keeps up to sub.MaxInFlight idle
+// connections (baseTransport).
+func newClient(sub config.Subscription) *http.Client {
+	return &http.Client{
 		Transport: otelhttp.NewTransport(attemptTagger{next: baseTransport(sub.MaxInFlight)}),
 		Timeout:   sub.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
-	return w, nil
 }
 
 // baseTransport is the connection pool of a webhook: up to maxIdle idle
@@ -106,7 +114,7 @@ func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcom
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return Decide(0, nil, w.noAnswer(ctx, err), d.Attempt, w.retry, nil)
+		return Decide(0, nil, noAnswer(ctx, err, w.timeout), d.Attempt, w.retry, nil)
 	}
 	o := Decide(resp.StatusCode, resp.Header, nil, d.Attempt, w.retry, nil)
 	tagOutcome(resp, o)
@@ -117,13 +125,13 @@ func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcom
 // noAnswer tells apart the ways a request can get no answer: ctx ended
 // (context.Canceled: the caller gave up), the attempt's timeout passed
 // (*timeoutError), or err itself.
-func (w *Webhook) noAnswer(ctx context.Context, err error) error {
+func noAnswer(ctx context.Context, err error, timeout time.Duration) error {
 	if ctx.Err() != nil {
 		return context.Canceled
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &timeoutError{after: w.timeout, err: err}
+		return &timeoutError{after: timeout, err: err}
 	}
 	return err
 }

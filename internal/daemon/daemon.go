@@ -41,24 +41,31 @@ type Main struct {
 	cfg   config.Config
 	log   *slog.Logger
 	addrs Addrs
+	dapr  *daprApp // nil without dapr.app_port
 
 	mu  sync.Mutex
 	lns *listeners // until Run takes them or Close closes them; nil after
 }
 
-// New validates cfg and binds its listeners (http.listen, and grpc.listen
-// and http.health_listen when set), so that a busy port fails here, naming
-// the address, before anything in the store is opened. The daemon logs to
-// log. The caller must call Run or Close.
+// New validates cfg, reads the Dapr Subscription resources of
+// dapr.resources_path, and binds its listeners (http.listen, and
+// grpc.listen and http.health_listen when set), so that a bad resource or
+// a busy port fails here, naming the file or the address, before anything
+// in the store is opened. The daemon logs to log. The caller must call
+// Run or Close.
 func New(cfg config.Config, log *slog.Logger) (*Main, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	app, err := newDaprApp(cfg, log)
+	if err != nil {
 		return nil, err
 	}
 	lns, err := listen(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Main{Version: "dev", cfg: cfg, log: log, addrs: lns.addrs(), lns: &lns}, nil
+	return &Main{Version: "dev", cfg: cfg, log: log, addrs: lns.addrs(), dapr: app, lns: &lns}, nil
 }
 
 // Addrs returns the addresses the listeners are bound to, which tell the
@@ -68,7 +75,8 @@ func (m *Main) Addrs() Addrs { return m.addrs }
 // Run sets up tracing, starts the broker connection (starting the embedded
 // server if none is configured, else connecting in the background for as
 // long as the broker cannot be reached), serves the APIs and delivers
-// subscribed events until ctx ends, then shuts down in order: readiness
+// subscribed events, the Dapr app's subscriptions included once it lists
+// them, until ctx ends, then shuts down in order: readiness
 // false, in-flight requests finish, deliveries finish or go back to the
 // broker, the connection drains, the embedded server stops. It returns
 // nil after a graceful stop, and ErrClosed after Close or a second call.
@@ -155,6 +163,9 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 		g.Go(func() error { return srv.ServeHealth(gctx, lns.health) })
 	}
 	g.Go(func() error { return subs.Run(gctx) })
+	if m.dapr != nil {
+		g.Go(func() error { return subs.RunDapr(gctx, m.dapr.app, m.dapr.declared) })
+	}
 	return g.Wait()
 }
 
@@ -177,7 +188,8 @@ func (m *Main) newServer(b *broker.Client, subs *egress.Manager, reg *prometheus
 	if err != nil {
 		return nil, err
 	}
-	dapr := daprapi.New(m.cfg, api, daprapi.Status{Ready: ready(b, subs), Outbound: connected(b)})
+	dapr := daprapi.New(m.cfg, api, daprapi.Status{Ready: ready(b, subs), Outbound: connected(b),
+		Subscriptions: daprSubscriptions(subs)})
 	return server.New(m.cfg.HTTP, server.Handlers{
 		Publish:   api,
 		Admin:     egress.NewAdmin(subs, m.cfg.HTTP.ReadTimeout, m.log),
