@@ -6,7 +6,8 @@
 // the subscription side: the app's subscriptions, programmatic
 // (subscription.go) and declarative (resources.go), their routing rules
 // in CEL (rules.go), the envelope an app is delivered (deliver.go) and
-// what its answer asks for (answer.go). It is shared by the Dapr API
+// what its answer asks for (answer.go), and a gRPC app's AppCallback
+// messages (proto.go). It is shared by the Dapr API
 // (package daprapi) and the delivery of Dapr subscriptions (package
 // egress), and knows nothing of HTTP routing, gRPC servers, brokers or
 // either of them.

@@ -15,15 +15,21 @@ type Rule struct {
 	// Match is the compiled expression; nil matches every event (the
 	// default route).
 	Match *Expr
-	// Path is the app's route, with a leading "/" (or "" for a gRPC app's
-	// topic handler).
+	// Path is the app's route: with a leading "/" for an HTTP app; as
+	// the app gave it for a gRPC app ("" for its topic handler).
 	Path string
 }
 
 // NewRule compiles match (see Compile; "" matches every event) and
 // returns the rule routing to path.
 func NewRule(match, path string) (Rule, error) {
-	r := Rule{Path: routePath(path)}
+	return newRule(match, routePath(path))
+}
+
+// newRule is the rule routing the events match is true for to path, as
+// it is.
+func newRule(match, path string) (Rule, error) {
+	r := Rule{Path: path}
 	if strings.TrimSpace(match) == "" {
 		return r, nil
 	}

@@ -191,6 +191,9 @@ type spec struct {
 	bulk                      bool
 	kind                      Kind
 	resource                  string
+	// verbatim keeps the paths as given (a gRPC app's, which Dapr sends
+	// as they are) and, when no rule is left, routes every event to "".
+	verbatim bool
 }
 
 // newSubscription checks sp and compiles its rules.
@@ -204,19 +207,31 @@ func newSubscription(sp spec) (Subscription, error) {
 	s := Subscription{PubSub: sp.pubsub, Topic: sp.topic, DeadLetterTopic: sp.deadLetter, Metadata: sp.metadata,
 		Bulk: sp.bulk, Kind: sp.kind, Resource: sp.resource}
 	for i, r := range sp.rules {
-		rule, err := NewRule(r.Match, r.Path)
+		rule, err := newRule(r.Match, sp.path(r.Path))
 		if err != nil {
 			return Subscription{}, fmt.Errorf("topic %q: routes.rules[%d]: %w", sp.topic, i, err)
 		}
 		s.Rules = append(s.Rules, rule)
 	}
-	if last := orDefault(sp.dflt, sp.route); last != "" {
-		s.Rules = append(s.Rules, Rule{Path: routePath(last)})
+	switch last := orDefault(sp.dflt, sp.route); {
+	case last != "":
+		s.Rules = append(s.Rules, Rule{Path: sp.path(last)})
+	case sp.verbatim && len(s.Rules) == 0:
+		s.Rules = []Rule{{Path: ""}}
 	}
 	if len(s.Rules) == 0 {
 		return Subscription{}, fmt.Errorf("topic %q: no route", sp.topic)
 	}
 	return s, nil
+}
+
+// path is the route p as sp routes to it: as it is when verbatim, else
+// with a leading "/" (routePath).
+func (sp spec) path(p string) string {
+	if sp.verbatim {
+		return p
+	}
+	return routePath(p)
 }
 
 // routePath is an app route with a leading "/", as Dapr posts to it; ""

@@ -58,6 +58,11 @@ func newDaprHTTP(cfg config.Config, log *slog.Logger) *daprHTTP {
 
 func (a *daprHTTP) endpoint() string { return a.base }
 
+func (a *daprHTTP) close() error {
+	a.client.CloseIdleConnections()
+	return nil
+}
+
 // Subscriptions asks GET /dapr/subscribe, with the dapr-app-id header as
 // Dapr sends it: 404 is none; an answer that is not a JSON array, or
 // another status, is an error; entries it cannot read are logged and

@@ -31,7 +31,7 @@ type DaprApp struct {
 }
 
 // daprProtocol is how a Dapr app is called, one implementation per
-// dapr.app_protocol (daprHTTP for http). It must be safe for concurrent
+// dapr.app_protocol (daprHTTP for http, daprGRPC for grpc). It must be safe for concurrent
 // use.
 type daprProtocol interface {
 	// Subscriptions asks the app for its programmatic subscriptions: none
@@ -43,12 +43,14 @@ type daprProtocol interface {
 	deliverer(ds dapr.Subscription, sub config.Subscription) (pusher, error)
 	// endpoint is where the app is called, as Stats shows it.
 	endpoint() string
+	// close releases the connections to the app, once no more calls
+	// will be made.
+	close() error
 }
 
 // NewDaprApp returns the Dapr app cfg.Dapr describes, reached at
 // app_host:app_port over app_protocol; log is for what it cannot serve.
-// The app port must be set. app_protocol grpc (AppCallback) is not served
-// yet: an error.
+// The app port must be set. Close it once it will be called no more.
 func NewDaprApp(cfg config.Config, log *slog.Logger) (*DaprApp, error) {
 	d := cfg.Dapr
 	if d.AppPort == 0 {
@@ -58,11 +60,21 @@ func NewDaprApp(cfg config.Config, log *slog.Logger) (*DaprApp, error) {
 	switch d.AppProtocol {
 	case "", "http":
 		app.proto = newDaprHTTP(cfg, log)
+	case "grpc":
+		p, err := newDaprGRPC(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		app.proto = p
 	default:
 		return nil, fmt.Errorf("egress: dapr.app_protocol %q is not served", d.AppProtocol)
 	}
 	return app, nil
 }
+
+// Close releases the connections to the app; call it once RunDapr and the
+// deliveries it started have returned.
+func (a *DaprApp) Close() error { return a.proto.close() }
 
 // hostPort joins a host and a port.
 func hostPort(host string, port int) string {
@@ -149,7 +161,9 @@ func (m *Manager) attachDapr(app *DaprApp, ds dapr.Subscription) error {
 		return fmt.Errorf("egress: pub/sub %q is not in dapr.pubsub_names", ds.PubSub)
 	}
 	sub := app.subscription(ds)
-	if err := sub.Validate(); err != nil {
+	checked := sub
+	checked.Endpoint = "" // the app's address (grpc:// for a gRPC app) is checked with the dapr block
+	if err := checked.Validate(); err != nil {
 		return err
 	}
 	s := &subscription{sub: sub, dapr: &ds, deadLetters: NewDeadLetters(m.b, sub), ready: make(chan struct{})}

@@ -104,6 +104,7 @@ func (m *Main) Run(ctx context.Context) error {
 func (m *Main) Close() error {
 	if lns, err := m.take(); err == nil {
 		lns.close()
+		return m.dapr.close()
 	}
 	return nil
 }
@@ -166,7 +167,7 @@ func (m *Main) serve(ctx context.Context, b *broker.Client, lns listeners) error
 	if m.dapr != nil {
 		g.Go(func() error { return subs.RunDapr(gctx, m.dapr.app, m.dapr.declared) })
 	}
-	return g.Wait()
+	return errors.Join(g.Wait(), m.dapr.close())
 }
 
 // logListening says where the daemon serves; "http listening" comes last,

@@ -44,6 +44,14 @@ func newDaprApp(cfg config.Config, log *slog.Logger) (*daprApp, error) {
 	return d, nil
 }
 
+// close closes the app's connections; d may be nil (no Dapr app).
+func (d *daprApp) close() error {
+	if d == nil {
+		return nil
+	}
+	return d.app.Close()
+}
+
 // daprSubscriptions lists the Dapr subscriptions subs delivers, in the
 // shape of Dapr's metadata API.
 func daprSubscriptions(subs *egress.Manager) func() []daprapi.Subscription {
