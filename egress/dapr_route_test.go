@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,5 +146,25 @@ func TestDaprSubscriptionsNotServed(t *testing.T) {
 	}
 	if listed := r.DaprSubscriptions(); len(listed) != 0 {
 		t.Errorf("DaprSubscriptions = %+v, want none served", listed)
+	}
+}
+
+// An event no rule matched because a rule failed to evaluate is not known
+// to be unwanted: it is dead-lettered, naming the error, not skipped.
+func TestDaprRuleThatFailsToEvaluateDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	a := &daprApp{subscribe: `[{"pubsubname":"pubsub","topic":"orders","routes":{"rules":[
+		{"match":"event.data.total > 100","path":"/big"}]}}]`, answer: answering(200, "")}
+	r, _ := e.startDapr(a)
+	name := daprName("orders")
+	e.delivering(r, name)
+	e.publish("orders", typed("e-1", "order.created")) // its data has no total
+	e.settled(name)
+	if reqs := a.requests(); len(reqs) != 0 {
+		t.Errorf("deliveries %v, want none", reqs)
+	}
+	dls := e.deadLetters(r, name, 1)
+	if reason := extString(&dls[0].Event, ExtDLQReason); !strings.HasPrefix(reason, "no route matched; a rule failed to evaluate: ") {
+		t.Errorf("dlqreason %q, want the evaluation error named", reason)
 	}
 }

@@ -23,7 +23,10 @@ const (
 // the Dapr subscription ds, by its rules (dapr.Route over the envelope
 // the app would get), for the attempts below. As in Dapr, an event no
 // rule matches is skipped (acknowledged, counted "skipped"), or, when ds
-// names a deadLetterTopic, dead-lettered there; and an event whose
+// names a deadLetterTopic, dead-lettered there. One that no rule matched
+// because a rule failed to evaluate (a member it lacks, a result that is
+// not a boolean) is dead-lettered, naming the error: it is not known to be
+// unwanted (Dapr retries it for ever). An event whose
 // expiration extension has passed is dead-lettered (Dapr drops it unless
 // there is a deadLetterTopic: here nothing is lost). Neither makes an
 // attempt, so its dead letter has dlqattempts 0.
@@ -45,6 +48,9 @@ func routeStep(ds dapr.Subscription, t tally, log *slog.Logger) middleware {
 			case ok:
 				it.route = path
 				return next(ctx, it)
+			case err != nil:
+				// The app may have wanted it: not a clean "no match".
+				return noAttempt(it, reasonNoRoute+"; a rule failed to evaluate: "+err.Error())
 			case ds.DeadLetterTopic != "":
 				return noAttempt(it, reasonNoRoute)
 			}
