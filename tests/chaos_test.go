@@ -34,16 +34,13 @@ const (
 // chaosSubscription is the subscription chaosSub on chaos.> delivered to
 // endpoint. Its max_attempts is small on purpose: were the attempts an
 // outage fails counted, its events would be dead-lettered within a second.
-// Its timeout is far above what the app takes (busyAppDelay), so that a
-// stall of a loaded machine does not end an attempt the app then answers
-// 2xx: the retry would be a duplicate the sidecar could not have avoided.
 func chaosSubscription(endpoint string) string {
 	return fmt.Sprintf(`subscriptions:
   - name: %s
     topic: "chaos.>"
     endpoint: %s
     max_in_flight: %d
-    timeout: 30s
+    timeout: 2s
     retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 1s, multiplier: 2}
 `, chaosSub, endpoint, chaosInFlight)
 }
