@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -132,8 +133,13 @@ type chaosCase struct {
 // chaosCounts is what a chaos case counted.
 type chaosCounts struct {
 	published, stored, delivered, duplicates, deadLettered, lost int
-	unconfirmed, falseClaims, undelivered, storedTwice           int
-	samples                                                      map[string][]string // a few offending ids per check
+	// lateAnswers are receipts again of events whose attempt a sidecar
+	// logged as timed out: the app answered 2xx after the sidecar gave up
+	// (a stall of a loaded machine), so the sidecar never had the answer
+	// and its retry is not a duplicate it could have avoided.
+	lateAnswers                                        int
+	unconfirmed, falseClaims, undelivered, storedTwice int
+	samples                                            map[string][]string // a few offending ids per check
 }
 
 // check stops the producer, waits until every event answered 2xx reached
@@ -166,9 +172,9 @@ func (c *chaosCase) check(t *testing.T) {
 	}
 	n := c.count(acked, readStream(t, s))
 	t.Logf("chaos: case=%s published_2xx=%d stored=%d delivered=%d duplicates=%d dead_lettered=%d lost=%d heal=%s"+
-		" unconfirmed_stored=%d false_claims=%d undelivered=%d stored_twice=%d %s%s",
+		" unconfirmed_stored=%d false_claims=%d undelivered=%d stored_twice=%d late_answers=%d %s%s",
 		c.name, n.published, n.stored, n.delivered, n.duplicates, n.deadLettered, n.lost, formatHeal(c.heal),
-		n.unconfirmed, n.falseClaims, n.undelivered, n.storedTwice, c.p.answers(), c.extra)
+		n.unconfirmed, n.falseClaims, n.undelivered, n.storedTwice, n.lateAnswers, c.p.answers(), c.extra)
 	c.assert(t, n)
 	if t.Failed() {
 		for i, sc := range c.sidecars {
@@ -209,6 +215,7 @@ func (c *chaosCase) count(acked map[string]ack, st streamContents) chaosCounts {
 		samples: map[string][]string{"dead_lettered": st.deadLetters[:min(5, len(st.deadLetters))]}}
 	var dups []string
 	n.delivered, dups = c.app.tally()
+	dups, n.lateAnswers = c.withoutTimedOut(dups)
 	n.duplicates, n.samples["duplicates"] = len(dups), dups[:min(5, len(dups))]
 	note := func(check, id string, count *int) {
 		*count++
@@ -323,4 +330,28 @@ func (st *streamContents) add(seq uint64, msg jetstream.Msg) {
 	case "events.deadletter." + chaosSub:
 		st.deadLetters = append(st.deadLetters, id+": "+msg.Headers().Get("ce-dlqreason"))
 	}
+}
+
+// withoutTimedOut returns the duplicate receipts (each starting with the
+// event id) but those of events an attempt of which a sidecar of c logged
+// as timed out, and how many it left out.
+func (c *chaosCase) withoutTimedOut(dups []string) (kept []string, late int) {
+	timedOut := map[string]bool{}
+	for _, sc := range c.sidecars {
+		for line := range strings.Lines(sc.log()) {
+			var rec struct{ ID, Reason string }
+			if json.Unmarshal([]byte(line), &rec) == nil && strings.HasPrefix(rec.Reason, "timeout after ") {
+				timedOut[rec.ID] = true
+			}
+		}
+	}
+	for _, d := range dups {
+		id, _, _ := strings.Cut(d, " ")
+		if timedOut[id] {
+			late++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	return kept, late
 }
