@@ -26,17 +26,18 @@ const (
 func Encode(subject string, m Message) *nats.Msg {
 	msg := &nats.Msg{Subject: subject}
 	msg.Header, msg.Data = wire.EncodeNATS(m.Event)
-	if m.MsgID != "" {
-		msg.Header.Set(jetstream.MsgIDHeader, m.MsgID)
+	values := make([]string, 0, 4)
+	// Set each as nats.Header.Set does, the values sharing one array.
+	set := func(key, value string) {
+		if value != "" {
+			values = append(values, value)
+			n := len(values)
+			msg.Header[key] = values[n-1 : n : n]
+		}
 	}
-	if m.Fingerprint != "" {
-		msg.Header.Set(FingerprintHeader, m.Fingerprint)
-	}
-	if m.TraceParent != "" {
-		msg.Header.Set(TraceParentHeader, m.TraceParent)
-	}
-	if m.TraceState != "" {
-		msg.Header.Set(TraceStateHeader, m.TraceState)
-	}
+	set(jetstream.MsgIDHeader, m.MsgID)
+	set(FingerprintHeader, m.Fingerprint)
+	set(TraceParentHeader, m.TraceParent)
+	set(TraceStateHeader, m.TraceState)
 	return msg
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
@@ -72,12 +73,11 @@ func (c *Client) Publish(ctx context.Context, msgs []Message) []Receipt {
 		c.slots.Release(n)
 		return fill(receipts, fmt.Errorf("%w: %v", ErrUnavailable, err))
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, c.cfg.PublishTimeout)
-	defer cancel()
+	deadline := time.Now().Add(c.cfg.PublishTimeout)
 	futures := c.send(msgs, receipts)
 	for i, f := range futures {
 		if f != nil {
-			receipts[i] = c.await(ctx, waitCtx, f)
+			receipts[i] = c.await(ctx, f, deadline)
 		}
 	}
 	return receipts
@@ -98,7 +98,7 @@ func (c *Client) send(msgs []Message, receipts []Receipt) []jetstream.PubAckFutu
 		f, err := c.js.PublishMsgAsync(Encode(c.Subject(m.Topic), m))
 		if err != nil {
 			c.slots.Release(1)
-			receipts[i].Err = classify(err)
+			receipts[i].Err = c.classify(err)
 			continue
 		}
 		futures[i] = f
@@ -106,23 +106,22 @@ func (c *Client) send(msgs []Message, receipts []Receipt) []jetstream.PubAckFutu
 	return futures
 }
 
-// await waits for one acknowledgement until waitCtx (ctx bounded by the
-// publish timeout) ends. The message's slot is released when its answer
-// comes, even after await gave up on it.
-func (c *Client) await(ctx, waitCtx context.Context, f jetstream.PubAckFuture) Receipt {
+// await waits for one acknowledgement until ctx ends. The publisher gives
+// up on it after the publish timeout (its ack timeout, which Start sets), so
+// that no timer of its own is needed. The message's slot is released when
+// its answer comes, even after await gave up on it. A duplicate's original
+// is read by deadline, the publish's.
+func (c *Client) await(ctx context.Context, f jetstream.PubAckFuture, deadline time.Time) Receipt {
 	select {
 	case ack := <-f.Ok():
 		c.slots.Release(1)
-		return c.receipt(waitCtx, ack)
+		return c.receipt(ctx, ack, deadline)
 	case err := <-f.Err():
 		c.slots.Release(1)
-		return Receipt{Err: classify(err)}
-	case <-waitCtx.Done():
+		return Receipt{Err: c.classify(err)}
+	case <-ctx.Done():
 		c.releaseLater(f)
-		if err := ctx.Err(); err != nil {
-			return Receipt{Err: fmt.Errorf("broker: publish: %w", err)}
-		}
-		return Receipt{Err: fmt.Errorf("%w: no acknowledgement within %s", ErrUnavailable, c.cfg.PublishTimeout)}
+		return Receipt{Err: fmt.Errorf("broker: publish: %w", ctx.Err())}
 	}
 }
 
@@ -146,9 +145,11 @@ func (c *Client) releaseLater(f jetstream.PubAckFuture) {
 	}()
 }
 
-func (c *Client) receipt(ctx context.Context, ack *jetstream.PubAck) Receipt {
+func (c *Client) receipt(ctx context.Context, ack *jetstream.PubAck, deadline time.Time) Receipt {
 	r := Receipt{Sequence: ack.Sequence, Duplicate: ack.Duplicate}
 	if ack.Duplicate {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
 		c.readOriginal(ctx, &r)
 	}
 	return r
@@ -185,11 +186,15 @@ func (c *Client) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 // classify maps a publish error to ErrOverloaded (the publisher stalled) or
-// ErrUnavailable (timeout, no responders, disconnected, closed, or any
-// other failure to store), keeping the cause in the message.
-func classify(err error) error {
-	if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+// ErrUnavailable (no acknowledgement within the publish timeout, no
+// responders, disconnected, closed, or any other failure to store),
+// keeping the cause in the message.
+func (c *Client) classify(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		return fmt.Errorf("%w: %v", ErrOverloaded, err)
+	case errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		return fmt.Errorf("%w: no acknowledgement within %s", ErrUnavailable, c.cfg.PublishTimeout)
 	}
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }

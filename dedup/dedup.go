@@ -73,24 +73,36 @@ func unquote(v string) (string, error) {
 // the event's source and id. Keys are scoped to the topic, so the same event
 // may be published once to each of several topics.
 func MsgID(topic, key string, ev *event.Event) string {
-	h := sha256.New()
+	var room [512]byte
+	b := room[:0]
 	if key != "" {
-		write(h, topic, "key", key)
+		b = appendParts(b, topic, "key", key)
 	} else {
-		write(h, topic, "event", ev.Source(), ev.ID())
+		b = appendParts(b, topic, "event", ev.Source(), ev.ID())
 	}
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return encode(sha256.Sum256(b))
 }
+
+// hashInPlace bounds the attributes and data Fingerprint hashes from a
+// buffer on the stack; beyond it the data is streamed into the hash.
+const hashInPlace = 2048
 
 // Fingerprint is a digest of ev's attributes and data. Take it before the
 // sidecar fills in defaults (time, a raw event's id), so that it covers what
 // the client sent and a retry of the same request matches.
 func Fingerprint(ev *event.Event) string {
+	var room [hashInPlace]byte
+	b := room[:0]
+	wire.EachAttribute(ev, func(name, value string) { b = appendParts(b, name, value) })
+	b = appendParts(b, "data")
+	data := ev.Data()
+	if len(b)+len(data) <= hashInPlace {
+		return encode(sha256.Sum256(append(b, data...)))
+	}
 	h := sha256.New()
-	wire.EachAttribute(ev, func(name, value string) { write(h, name, value) })
-	write(h, "data")
-	h.Write(ev.Data())
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	h.Write(b)
+	h.Write(data)
+	return encode([sha256.Size]byte(h.Sum(nil)))
 }
 
 // write feeds parts to h, each terminated by a NUL so that no two different
@@ -101,4 +113,20 @@ func write(h hash.Hash, parts ...string) {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
+}
+
+// appendParts appends parts to b as write feeds them to a hash.
+func appendParts(b []byte, parts ...string) []byte {
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// encode is a digest in unpadded base64url.
+func encode(sum [sha256.Size]byte) string {
+	var out [43]byte // base64.RawURLEncoding.EncodedLen(sha256.Size)
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }

@@ -19,6 +19,8 @@ const firstBodyBuffer = 4 << 10
 type hold struct {
 	s *Server
 	n int64
+	// one is probe's buffer.
+	one [1]byte
 }
 
 // take holds n more bytes; without room it answers 429 (ResourceExhausted).
@@ -74,7 +76,7 @@ func (h *hold) readAll(r io.Reader, limit, size int64) ([]byte, error) {
 // io.EOF when r has ended, else buf grown to twice its size (at most
 // ceiling) with that byte.
 func (h *hold) more(r io.Reader, buf []byte, ceiling, limit int64) ([]byte, error) {
-	b, err := probe(r)
+	b, err := h.probe(r)
 	if err != nil {
 		return buf, err
 	}
@@ -93,12 +95,11 @@ func (h *hold) more(r io.Reader, buf []byte, ceiling, limit int64) ([]byte, erro
 
 // probe reads one byte of r, to tell its end (io.EOF) from more data
 // without a bigger buffer.
-func probe(r io.Reader) (byte, error) {
-	var one [1]byte
+func (h *hold) probe(r io.Reader) (byte, error) {
 	for {
-		n, err := r.Read(one[:])
+		n, err := r.Read(h.one[:])
 		if n == 1 {
-			return one[0], nil
+			return h.one[0], nil
 		}
 		if err != nil {
 			return 0, err

@@ -73,21 +73,22 @@ func (s *Server) storeGRPC(ctx context.Context, in Input, events []*pb.CloudEven
 		return nil, s.grpcReject(err)
 	}
 	defer release()
-	if in.Events, err = s.fromProto(in.Mode, events); err != nil {
+	if in.Events, err = s.fromProto(in.Mode, events, size); err != nil {
 		return nil, s.grpcReject(err)
 	}
 	results, err := s.Store(ctx, in)
 	if err != nil {
 		return nil, s.grpcReject(err)
 	}
-	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
+	s.metrics.latencyBy.of(in.Mode).Observe(time.Since(start).Seconds())
 	return results, nil
 }
 
 // fromProto converts protobuf events (wire.DecodeProto) with the same
-// limits as HTTP bodies. A single event's error names the attribute; a
-// batch's names the entries.
-func (s *Server) fromProto(mode wire.Mode, pbs []*pb.CloudEvent) ([]event.Event, error) {
+// limits as HTTP bodies. An event is measured only when the whole request,
+// of size bytes, is larger than an event may be. A single event's error
+// names the attribute; a batch's names the entries.
+func (s *Server) fromProto(mode wire.Mode, pbs []*pb.CloudEvent, size int) ([]event.Event, error) {
 	if mode == wire.ModeBatch && len(pbs) == 0 {
 		return nil, problem.New(problem.CodeInvalid, "events: the batch is empty")
 	}
@@ -97,11 +98,14 @@ func (s *Server) fromProto(mode wire.Mode, pbs []*pb.CloudEvent) ([]event.Event,
 	events := make([]event.Event, len(pbs))
 	var items []problem.ItemError
 	tooLarge := false
+	measure := int64(size) > s.limits.MaxEventBytes
 	for i, p := range pbs {
-		if n := int64(proto.Size(p)); n > s.limits.MaxEventBytes {
-			items = append(items, problem.ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.limits.MaxEventBytes)})
-			tooLarge = true
-			continue
+		if measure {
+			if n := int64(proto.Size(p)); n > s.limits.MaxEventBytes {
+				items = append(items, problem.ItemError{Index: i, Detail: fmt.Sprintf("%d bytes, more than http.max_event_bytes (%d)", n, s.limits.MaxEventBytes)})
+				tooLarge = true
+				continue
+			}
 		}
 		ev, err := wire.DecodeProto(p)
 		if err != nil {

@@ -13,12 +13,12 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/eventsidecar/eventsidecar/broker"
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dedup"
 	"github.com/eventsidecar/eventsidecar/problem"
+	"github.com/eventsidecar/eventsidecar/tracing"
 	"github.com/eventsidecar/eventsidecar/wire"
 )
 
@@ -49,13 +49,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, err)
 		return
 	}
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), tracing.HeaderCarrier(r.Header))
 	results, err := s.Store(ctx, in)
 	if err != nil {
 		s.reject(w, err)
 		return
 	}
-	s.metrics.latency.WithLabelValues(in.Mode.String()).Observe(time.Since(start).Seconds())
+	s.metrics.latencyBy.of(in.Mode).Observe(time.Since(start).Seconds())
 	if in.Mode == wire.ModeBatch {
 		problem.WriteJSON(w, http.StatusOK, map[string][]Result{"results": results})
 		return
@@ -332,8 +332,8 @@ func (s *Server) answer(req *request, receipts []broker.Receipt) ([]Result, erro
 			stored++
 		}
 	}
-	s.metrics.published.WithLabelValues(req.mode.String()).Add(float64(stored))
-	s.metrics.duplicates.WithLabelValues(req.mode.String()).Add(float64(dups))
+	s.metrics.publishedBy.of(req.mode).Add(float64(stored))
+	s.metrics.duplicatesBy.of(req.mode).Add(float64(dups))
 	if failed != nil {
 		return nil, unstored(req.mode, failed, results)
 	}

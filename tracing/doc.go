@@ -4,7 +4,8 @@
 //
 // Setup installs the global TracerProvider (exporter none, otlp or stdout,
 // tuned by the standard OTEL_* variables) and the W3C propagators, Tracer
-// starts the sidecar's spans, NATSCarrier lets a propagator read and write
-// trace context in NATS message headers, and LogHandler adds trace_id and
-// span_id to log records made within a span.
+// starts the sidecar's spans, NATSCarrier and HeaderCarrier let a
+// propagator read and write trace context in NATS message headers and in
+// HTTP headers, and LogHandler adds trace_id and span_id to log records
+// made within a span.
 package tracing

@@ -70,10 +70,33 @@ func setOptional(ec *event.EventContextV1, name, v string) error {
 }
 
 // setAttribute stores the string value v of the attribute name (already
-// checked to be a valid name) in ec with storeAttribute, as sent: unlike
+// checked to be a valid name) in ec as storeAttribute does, as sent: unlike
 // the sdk-go setters it does not trim white space. It first refuses what the
-// model would lose (valueReason). It returns the reason or "".
+// model would lose (valueReason); a source, dataschema or time is parsed
+// once, for both. It returns the reason or "".
 func setAttribute(ec *event.EventContextV1, name, v string) string {
+	switch {
+	case name == "source":
+		u, r := parseURIRef(v)
+		if r == "" {
+			ec.Source = types.URIRef{URL: *u}
+		}
+		return r
+	case v == "" && (name == "dataschema" || name == "time"):
+		return valueReason(name, v)
+	case name == "dataschema":
+		u, r := parseURIRef(v)
+		if r == "" {
+			ec.DataSchema = &types.URI{URL: *u}
+		}
+		return r
+	case name == "time":
+		t, r := parseTime(v)
+		if r == "" {
+			ec.Time = &types.Timestamp{Time: t}
+		}
+		return r
+	}
 	if r := valueReason(name, v); r != "" {
 		return r
 	}
@@ -124,10 +147,10 @@ func setExtension(ec *event.EventContextV1, name string, v any) {
 }
 
 // newEvent wraps ec in an event whose data is body, or no data when body is
-// empty.
+// empty: what event.New and setting the context give, without the context
+// event.New makes.
 func newEvent(ec *event.EventContextV1, body []byte) event.Event {
-	ev := event.New()
-	ev.Context = ec
+	ev := event.Event{Context: ec}
 	if len(body) > 0 {
 		ev.DataEncoded = body
 	}

@@ -14,7 +14,8 @@ import (
 // (maxEvents <= 0: no limit) is an error wrapping ErrTooManyEvents; an
 // empty array, or a body that is not one JSON array, is a *FieldError with
 // Index -1; an entry's error is a *FieldError whose Index is its position.
-// DecodeBatch does not retain body and is safe for concurrent use.
+// The events' data may share body's memory; the caller must not modify
+// body afterwards. DecodeBatch is safe for concurrent use.
 func DecodeBatch(body []byte, maxEvents int) ([]event.Event, error) {
 	raws, err := splitArray(body, maxEvents)
 	if err != nil {
@@ -32,8 +33,31 @@ func DecodeBatch(body []byte, maxEvents int) ([]event.Event, error) {
 	return events, nil
 }
 
-// splitArray returns the elements of the JSON array body, undecoded.
+// splitArray returns the elements of the JSON array body, undecoded. Valid
+// JSON is split by jsonScan, in one pass, and the elements share body's
+// memory; anything else is read by encoding/json (splitArrayJSON), which
+// says what is wrong with it.
 func splitArray(body []byte, maxEvents int) ([]json.RawMessage, error) {
+	if start := firstByte(body); start == len(body) || body[start] != '[' {
+		return splitArrayJSON(body, maxEvents)
+	}
+	var raws []json.RawMessage
+	if !scanAll(body, func(_, value []byte) { raws = append(raws, value) }) {
+		return splitArrayJSON(body, maxEvents)
+	}
+	if maxEvents > 0 && len(raws) > maxEvents {
+		return nil, tooManyEvents(maxEvents)
+	}
+	if len(raws) == 0 {
+		return nil, emptyBatch()
+	}
+	return raws, nil
+}
+
+// splitArrayJSON is splitArray with encoding/json's decoder, for what
+// jsonScan does not read: JSON that is not valid, or not an array, or
+// nested too deeply.
+func splitArrayJSON(body []byte, maxEvents int) ([]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
 		return nil, jsonErr(-1, err, "the batch must be a JSON array of events")
@@ -41,7 +65,7 @@ func splitArray(body []byte, maxEvents int) ([]json.RawMessage, error) {
 	var raws []json.RawMessage
 	for dec.More() {
 		if maxEvents > 0 && len(raws) == maxEvents {
-			return nil, fmt.Errorf("wire: batch holds more than %d events: %w", maxEvents, ErrTooManyEvents)
+			return nil, tooManyEvents(maxEvents)
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -53,7 +77,15 @@ func splitArray(body []byte, maxEvents int) ([]json.RawMessage, error) {
 		return nil, ferr
 	}
 	if len(raws) == 0 {
-		return nil, fieldErr("", "the batch must hold at least one event")
+		return nil, emptyBatch()
 	}
 	return raws, nil
+}
+
+func tooManyEvents(maxEvents int) error {
+	return fmt.Errorf("wire: batch holds more than %d events: %w", maxEvents, ErrTooManyEvents)
+}
+
+func emptyBatch() *FieldError {
+	return fieldErr("", "the batch must hold at least one event")
 }

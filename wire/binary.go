@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,21 +20,21 @@ import (
 // header. The event's data shares body's memory; the caller must not modify
 // body afterwards. DecodeBinary only reads h and is safe for concurrent use.
 func DecodeBinary(h http.Header, body []byte) (event.Event, error) {
-	attrs, names, ferr := attributeHeaders(h)
+	var room [16]attributeHeader
+	attrs, ferr := attributeHeaders(h, room[:0])
 	if ferr != nil {
 		return event.Event{}, ferr
 	}
-	if _, ok := attrs["specversion"]; !ok {
+	if !slices.ContainsFunc(attrs, func(a attributeHeader) bool { return a.name == "specversion" }) {
 		return event.Event{}, fieldErr("ce-specversion", "is required")
 	}
 	ec := &event.EventContextV1{}
-	for _, name := range names {
-		field := HeaderPrefix + name
-		if name == "datacontenttype" {
-			return event.Event{}, fieldErr(field, "is not allowed in binary mode; send the Content-Type header")
+	for _, a := range attrs {
+		if a.name == "datacontenttype" {
+			return event.Event{}, fieldErr(HeaderPrefix+a.name, "is not allowed in binary mode; send the Content-Type header")
 		}
-		if r := setAttribute(ec, name, attrs[name]); r != "" {
-			return event.Event{}, fieldErr(field, r)
+		if r := setAttribute(ec, a.name, a.value); r != "" {
+			return event.Event{}, fieldErr(HeaderPrefix+a.name, r)
 		}
 	}
 	if ec.DataContentType, ferr = contentType(h); ferr != nil {
@@ -42,41 +43,77 @@ func DecodeBinary(h http.Header, body []byte) (event.Event, error) {
 	return newEvent(ec, body), nil
 }
 
-// attributeHeaders returns the percent-decoded values of the ce- headers of
-// h by attribute name, and the names sorted.
-func attributeHeaders(h http.Header) (map[string]string, []string, *FieldError) {
-	keys := make([]string, 0, len(h))
+// attributeHeader is a ce- header: the attribute's name and its value,
+// percent-decoded.
+type attributeHeader struct {
+	name, value string
+}
+
+// attributeHeaders appends the ce- headers of h to attrs, sorted by name.
+// The headers are checked in the order of their keys, sorted, and the
+// first that is wrong is the error.
+func attributeHeaders(h http.Header, attrs []attributeHeader) ([]attributeHeader, *FieldError) {
+	var room [16]string
+	keys := room[:0]
 	for k := range h {
 		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
-	attrs := make(map[string]string, len(keys))
-	names := make([]string, 0, len(keys))
+	slices.Sort(keys)
 	for _, k := range keys {
-		name := strings.ToLower(k[len(HeaderPrefix):])
-		field := HeaderPrefix + name
+		name := attributeName(k[len(HeaderPrefix):])
 		if r := nameReason(name); r != "" {
-			return nil, nil, fieldErr(field, r)
+			return nil, fieldErr(HeaderPrefix+name, r)
 		}
-		if _, dup := attrs[name]; dup || len(h[k]) != 1 {
-			return nil, nil, fieldErr(field, "must be given once")
+		if len(h[k]) != 1 || slices.ContainsFunc(attrs, func(a attributeHeader) bool { return a.name == name }) {
+			return nil, fieldErr(HeaderPrefix+name, "must be given once")
 		}
-		v, ferr := decodeAttributeHeader(field, h[k][0])
+		v, ferr := decodeAttributeHeader(name, h[k][0])
 		if ferr != nil {
-			return nil, nil, ferr
+			return nil, ferr
 		}
-		attrs[name] = v
-		names = append(names, name)
+		attrs = append(attrs, attributeHeader{name: name, value: v})
 	}
-	sort.Strings(names)
-	return attrs, names, nil
+	slices.SortFunc(attrs, func(a, b attributeHeader) int { return strings.Compare(a.name, b.name) })
+	return attrs, nil
+}
+
+// canonicalNames are the attribute names whose ce- header net/http's
+// canonical form capitalises, by that form without the prefix.
+var canonicalNames = map[string]string{
+	"Specversion": "specversion", "Id": "id", "Source": "source", "Type": "type",
+	"Subject": "subject", "Time": "time", "Dataschema": "dataschema", "Datacontenttype": "datacontenttype",
+	"Traceparent": "traceparent", "Tracestate": "tracestate", "Partitionkey": "partitionkey",
+}
+
+// attributeName is the attribute named by the rest of a ce- header's
+// name, lower-cased.
+func attributeName(rest string) string {
+	if name, ok := canonicalNames[rest]; ok {
+		return name
+	}
+	return strings.ToLower(rest)
 }
 
 // headerValues returns every value of the header name, matching the names
-// in h case-insensitively (h may hold names that are not canonical).
+// in h case-insensitively (h may hold names that are not canonical). The
+// caller must not modify them.
 func headerValues(h http.Header, name string) []string {
+	var found string
+	n := 0
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			found = k
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return nil
+	case 1:
+		return h[found]
+	}
 	var keys []string
 	for k := range h {
 		if strings.EqualFold(k, name) {
@@ -103,13 +140,13 @@ func singleHeader(h http.Header, name string) (string, bool, *FieldError) {
 	return "", false, fieldErr(name, "must be given once")
 }
 
-// decodeAttributeHeader percent-decodes the value v of the attribute
-// header field.
-func decodeAttributeHeader(field, v string) (string, *FieldError) {
+// decodeAttributeHeader percent-decodes the value v of the ce- header of
+// the attribute name.
+func decodeAttributeHeader(name, v string) (string, *FieldError) {
 	s, err := DecodeHeader(v)
 	if err != nil {
 		reason := strings.TrimPrefix(err.Error(), ErrInvalidHeader.Error()+": ")
-		return "", fieldErr(field, "must be percent-encoded UTF-8 ("+reason+")")
+		return "", fieldErr(HeaderPrefix+name, "must be percent-encoded UTF-8 ("+reason+")")
 	}
 	return s, nil
 }

@@ -2,7 +2,7 @@ package wire
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -114,17 +114,38 @@ func EachAttribute(ev *event.Event, fn func(name, value string)) {
 	if t := ev.Time(); !t.IsZero() {
 		fn("time", types.FormatTime(t))
 	}
-	exts := ev.Extensions()
-	names := make([]string, 0, len(exts))
-	for n := range exts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	exts := extensions(ev)
+	var room [8]string
+	for _, n := range sortedNames(exts, room[:0]) {
 		s, err := types.Format(exts[n])
 		if err != nil {
 			s = fmt.Sprint(exts[n])
 		}
 		fn(n, s)
 	}
+}
+
+// Extension returns the value of ev's extension name and whether it is
+// set, without the copy of every extension that ev.Extensions() makes.
+func Extension(ev *event.Event, name string) (any, bool) {
+	v, ok := extensions(ev)[name]
+	return v, ok
+}
+
+// extensions are ev's extensions, not copied (sdk-go's Extensions copies
+// them): the caller must only read them.
+func extensions(ev *event.Event) map[string]any {
+	if ec, ok := ev.Context.(*event.EventContextV1); ok {
+		return ec.Extensions
+	}
+	return ev.Extensions()
+}
+
+// sortedNames appends the names of m to names, sorted.
+func sortedNames[V any](m map[string]V, names []string) []string {
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -60,8 +60,9 @@ func jsonScalar(raw json.RawMessage) (any, string) {
 	return int32(n), ""
 }
 
-// decodeJSONString decodes a JSON string, refusing invalid UTF-8 and
-// unpaired surrogate escapes (which encoding/json would silently replace).
+// decodeJSONString decodes raw, a JSON value, as a JSON string, refusing
+// invalid UTF-8 and unpaired surrogate escapes (which encoding/json would
+// silently replace).
 // It returns the string and "", or the reason it is refused.
 func decodeJSONString(raw json.RawMessage) (string, string) {
 	if len(raw) == 0 || raw[0] != '"' {
@@ -69,6 +70,13 @@ func decodeJSONString(raw json.RawMessage) (string, string) {
 	}
 	if !utf8.Valid(raw) {
 		return "", "must be valid UTF-8"
+	}
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// A JSON value without escapes: the text as it stands.
+		if s, ok := commonStrings[string(raw[1:len(raw)-1])]; ok {
+			return s, ""
+		}
+		return string(raw[1 : len(raw)-1]), ""
 	}
 	if hasLoneSurrogate(raw) {
 		return "", "must not contain an unpaired UTF-16 surrogate escape"

@@ -16,14 +16,39 @@ const specVersionHeader = HeaderPrefix + "specversion"
 // mode: every attribute, datacontenttype included, as a lower-case
 // "ce-<name>" header with its value percent-encoded, and the data as the
 // payload, which aliases ev's data. The caller owns the header and may add
-// its own to it.
+// its own to it (it has room for natsRoom more).
 func EncodeNATS(ev *event.Event) (nats.Header, []byte) {
-	h := make(nats.Header)
-	// nats.Header.Set keeps the key's case: the names stay lower-case.
+	h := make(nats.Header, natsRoom+8+len(extensions(ev)))
+	values := make([]string, 0, 8)
+	// Like nats.Header.Set, the header keeps the key's case: the names stay
+	// lower-case. The values share one array.
 	EachAttribute(ev, func(name, value string) {
-		h.Set(HeaderPrefix+name, EncodeHeader(value))
+		values = append(values, EncodeHeader(value))
+		n := len(values)
+		h[attributeHeaderName(name)] = values[n-1 : n : n]
 	})
 	return h, ev.Data()
+}
+
+// natsRoom is the room EncodeNATS leaves in its header for the caller's.
+const natsRoom = 4
+
+// attributeHeaderNames are the ce- header names of the attributes every
+// event has or many do.
+var attributeHeaderNames = map[string]string{
+	"specversion": HeaderPrefix + "specversion", "id": HeaderPrefix + "id", "source": HeaderPrefix + "source",
+	"type": HeaderPrefix + "type", "datacontenttype": HeaderPrefix + "datacontenttype",
+	"dataschema": HeaderPrefix + "dataschema", "subject": HeaderPrefix + "subject", "time": HeaderPrefix + "time",
+	"traceparent": HeaderPrefix + "traceparent", "tracestate": HeaderPrefix + "tracestate",
+	"partitionkey": HeaderPrefix + "partitionkey",
+}
+
+// attributeHeaderName is the ce- header name of the attribute name.
+func attributeHeaderName(name string) string {
+	if h, ok := attributeHeaderNames[name]; ok {
+		return h
+	}
+	return HeaderPrefix + name
 }
 
 // DecodeNATS is the inverse of EncodeNATS: it builds the event from the

@@ -2,8 +2,6 @@ package wire
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 
 	ceprotobuf "github.com/cloudevents/sdk-go/binding/format/protobuf/v2"
 	"github.com/cloudevents/sdk-go/binding/format/protobuf/v2/pb"
@@ -73,7 +71,8 @@ func protoData(p *pb.CloudEvent) ([]byte, string) {
 
 // protoAttributes sets the attributes of the map in ec, in name order.
 func protoAttributes(ec *event.EventContextV1, attrs map[string]*pb.CloudEventAttributeValue) *FieldError {
-	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+	var room [8]string
+	for _, name := range sortedNames(attrs, room[:0]) {
 		r := protoNameReason(name)
 		if r == "" {
 			var v any

@@ -23,7 +23,7 @@ func DecodeRaw(h http.Header, body []byte) (event.Event, error) {
 		return event.Event{}, ferr
 	}
 	if ok {
-		if ec.Type, ferr = decodeAttributeHeader("ce-type", t); ferr != nil {
+		if ec.Type, ferr = decodeAttributeHeader("type", t); ferr != nil {
 			return event.Event{}, ferr
 		}
 		if ec.Type == "" {

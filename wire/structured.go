@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,25 +30,26 @@ var requiredAttributes = map[string]bool{"specversion": true, "id": true, "sourc
 // *FieldError with Index -1. DecodeStructured does not retain body and is
 // safe for concurrent use.
 func DecodeStructured(body []byte) (event.Event, error) {
-	ev, ferr := decodeObject(body)
+	ev, ferr := decodeObject(bytes.Clone(body))
 	if ferr != nil {
 		return event.Event{}, ferr
 	}
 	return ev, nil
 }
 
-// decodeObject decodes one structured event.
+// decodeObject decodes one structured event. The event's data may share
+// body's memory.
 func decodeObject(body []byte) (event.Event, *FieldError) {
-	members, names, ferr := readObject(body)
+	members, ferr := readObject(body)
 	if ferr != nil {
 		return event.Event{}, ferr
 	}
-	if _, ok := members["specversion"]; !ok {
+	if _, ok := memberValue(members, "specversion"); !ok {
 		return event.Event{}, fieldErr("specversion", "is required")
 	}
 	ec := &event.EventContextV1{}
-	for _, name := range names {
-		if ferr := setMember(ec, name, members[name]); ferr != nil {
+	for _, m := range members {
+		if ferr := setMember(ec, m.name, m.raw); ferr != nil {
 			return event.Event{}, ferr
 		}
 	}
@@ -58,38 +58,6 @@ func decodeObject(body []byte) (event.Event, *FieldError) {
 		return event.Event{}, ferr
 	}
 	return ev, nil
-}
-
-// readObject returns the members of the JSON object body, undecoded, and
-// their names sorted; a name given twice is an error.
-func readObject(body []byte) (map[string]json.RawMessage, []string, *FieldError) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, nil, jsonErr(-1, err, "an event must be a JSON object")
-	}
-	members := make(map[string]json.RawMessage)
-	var names []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, nil, jsonErr(-1, err, "")
-		}
-		name, _ := tok.(string)
-		if _, dup := members[name]; dup {
-			return nil, nil, fieldErr(name, "must not appear more than once")
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, jsonErr(-1, err, "")
-		}
-		members[name] = raw
-		names = append(names, name)
-	}
-	if ferr := closeJSON(dec, "event"); ferr != nil {
-		return nil, nil, ferr
-	}
-	sort.Strings(names)
-	return members, names, nil
 }
 
 // setMember stores the member name (not data or data_base64) in ec.
@@ -127,11 +95,12 @@ func setMember(ec *event.EventContextV1, name string, raw json.RawMessage) *Fiel
 	return nil
 }
 
-// setData stores the data or data_base64 member as the event's data.
-func setData(ev *event.Event, members map[string]json.RawMessage) *FieldError {
-	data, hasData := members["data"]
+// setData stores the data or data_base64 member as the event's data; data
+// of a JSON type shares the member's memory.
+func setData(ev *event.Event, members []member) *FieldError {
+	data, hasData := memberValue(members, "data")
 	hasData = hasData && !isNull(data)
-	b64, hasB64 := members["data_base64"]
+	b64, hasB64 := memberValue(members, "data_base64")
 	hasB64 = hasB64 && !isNull(b64)
 	switch {
 	case hasData && hasB64:

@@ -5,7 +5,8 @@
 // --tracing-overhead adds the comparison of no tracing, tracing off and
 // tracing on (--only tracing runs it alone). --apart runs every part as its
 // own process instead, as users run them (see package internal/bench/apart),
-// in --rounds interleaved rounds. It exits 1 when any request or delivery
+// in --rounds interleaved rounds; there --only publish or delivery runs one
+// path's rows and their baselines. It exits 1 when any request or delivery
 // failed or an event was lost, 2 on bad flags or when the benchmark could
 // not run.
 package main
@@ -34,7 +35,7 @@ func main() {
 
 // Flags that apply to one mode only.
 var (
-	inProcessFlags = []string{"only", "tracing-overhead", "tracing-rounds", "batch-concurrency"}
+	inProcessFlags = []string{"tracing-overhead", "tracing-rounds", "batch-concurrency"}
 	apartFlags     = []string{"rounds", "rss-duration", "sidecar"}
 )
 
@@ -47,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.BatchConcurrency, "batch-concurrency", o.BatchConcurrency, "concurrent batch requests")
 	fs.IntVar(&o.E2ERate, "e2e-rate", o.E2ERate, "events/s of the end-to-end scenario")
 	fs.IntVar(&o.Backlog, "backlog", o.Backlog, "events stored before each delivery throughput scenario (0: enough for 20,000/s)")
-	fs.StringVar(&o.Only, "only", "all", "scenarios to run: all, publish, delivery or tracing (the tracing comparison alone)")
+	fs.StringVar(&o.Only, "only", "all", "scenarios to run: all, publish, delivery or tracing (the tracing comparison alone; not with --apart, where the idle and RSS rows run only with all)")
 	fs.BoolVar(&o.TracingOverhead, "tracing-overhead", o.TracingOverhead,
 		"also run HTTP single, HTTP batch and delivery with no tracing, tracing off and tracing on, interleaved, and report the overhead")
 	fs.IntVar(&o.TracingRounds, "tracing-rounds", o.TracingRounds, "rounds of the tracing comparison; each figure is the median of the rounds")
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var rep report
 	var err error
 	if *separate {
-		a.Duration, a.Warmup, a.E2ERate, a.Backlog, a.Progress = o.Duration, o.Warmup, o.E2ERate, o.Backlog, stderr
+		a.Duration, a.Warmup, a.E2ERate, a.Backlog, a.Only, a.Progress = o.Duration, o.Warmup, o.E2ERate, o.Backlog, o.Only, stderr
 		rep, err = apart.Run(ctx, a)
 	} else {
 		o.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

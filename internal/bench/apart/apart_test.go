@@ -152,3 +152,36 @@ func TestLineWriter(t *testing.T) {
 		t.Errorf("lines %q, want %q", got, want)
 	}
 }
+
+func TestOnly(t *testing.T) {
+	tests := []struct {
+		only string
+		want []string
+	}{
+		{"all", slices.Sorted(maps.Keys(wantParts))},
+		{"publish", []string{keyBatch, keyGRPC, keyHTTP, keyAsync, keySync, keyTrivial}},
+		{"delivery", []string{keyConsumer, keyMIF1, keyMIF64, "e2e_r1000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.only, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Only = tt.only
+			if err := o.validate(); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			var got []string
+			for _, r := range o.rows() {
+				got = append(got, r.key)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, slices.Sorted(slices.Values(tt.want))) {
+				t.Errorf("rows %v, want %v", got, tt.want)
+			}
+		})
+	}
+	o := DefaultOptions()
+	o.Only = "tracing"
+	if err := o.validate(); err == nil {
+		t.Error("validate accepts only \"tracing\"")
+	}
+}

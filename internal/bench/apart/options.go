@@ -2,7 +2,9 @@ package apart
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -28,6 +30,13 @@ type Options struct {
 	// and the measured duration at 20,000 deliveries/s (5,000/s at
 	// max_in_flight 1).
 	Backlog int
+	// Only selects the rows: "" or "all" for every one; "publish" for the
+	// publish rows and their baselines (direct sync and async publish, the
+	// trivial handler, HTTP single and batch, gRPC); "delivery" for the
+	// delivery rows, their baseline (the direct consumer) and the end-to-end
+	// row. The idle and RSS rows run only with every row. The aims are those
+	// of the rows run.
+	Only string
 	// Sidecar is the eventsidecar binary to run; "", the default, builds
 	// it from this module with the go command on the PATH, which must run
 	// inside the module.
@@ -35,6 +44,13 @@ type Options struct {
 	// Progress, when not nil, gets a line as each row starts.
 	Progress io.Writer
 }
+
+// The values of Options.Only, and the groups of the rows.
+const (
+	onlyAll      = "all"
+	onlyPublish  = "publish"
+	onlyDelivery = "delivery"
+)
 
 // DefaultOptions returns the defaults documented on Options.
 func DefaultOptions() Options {
@@ -51,6 +67,8 @@ func (o Options) validate() error {
 		return errors.New("apart: rounds must be at least 1")
 	case o.E2ERate < 1:
 		return errors.New("apart: end-to-end rate must be at least 1 event/s")
+	case !slices.Contains([]string{"", onlyAll, onlyPublish, onlyDelivery}, o.Only):
+		return fmt.Errorf("apart: only %q is not %q, %q or %q", o.Only, onlyAll, onlyPublish, onlyDelivery)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package apart
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eventsidecar/eventsidecar/internal/bench"
@@ -46,32 +47,42 @@ type row struct {
 	key, name string
 	versus    string // the key of the row it is set against; "" for none
 	once      bool   // runs once, after the rounds
+	group     string // onlyPublish or onlyDelivery; "" for a row that runs only with every row
 	measure   func(ctx context.Context, r *rig) (Figures, error)
 }
 
-// rows are every row in the order run: the baselines with the rows set
-// against them, then the RSS rows.
+// rows are the rows o.Only selects, in the order run.
 func (o Options) rows() []row {
+	all := o.allRows()
+	if o.Only == "" || o.Only == onlyAll {
+		return all
+	}
+	return slices.DeleteFunc(all, func(r row) bool { return r.group != o.Only })
+}
+
+// allRows are every row in the order run: the baselines with the rows set
+// against them, then the RSS rows.
+func (o Options) allRows() []row {
 	return []row{
-		{key: keySync, name: "direct nats.go sync publish + Nats-Msg-Id, c=64",
+		{key: keySync, group: onlyPublish, name: "direct nats.go sync publish + Nats-Msg-Id, c=64",
 			measure: o.publishRow(natsTarget(loadNATSSync, concurrency), o.Duration)},
-		{key: keyAsync, name: "direct nats.go async publish + Nats-Msg-Id, window 1024",
+		{key: keyAsync, group: onlyPublish, name: "direct nats.go async publish + Nats-Msg-Id, window 1024",
 			measure: o.publishRow(natsTarget(loadNATSAsync, asyncWindow), o.Duration)},
-		{key: keyTrivial, name: "trivial Go HTTP handler, c=64 (the HTTP ceiling)",
+		{key: keyTrivial, group: onlyPublish, name: "trivial Go HTTP handler, c=64 (the HTTP ceiling)",
 			measure: o.publishRow(trivialTarget, o.Duration)},
-		{key: keyHTTP, name: "HTTP binary publish, c=64", versus: keyTrivial,
+		{key: keyHTTP, group: onlyPublish, name: "HTTP binary publish, c=64", versus: keyTrivial,
 			measure: o.publishRow(sidecarTarget(loadSpec{Kind: loadHTTP, Concurrency: concurrency}), o.Duration)},
-		{key: keyBatch, name: "HTTP batch of 100, c=4", versus: keyAsync,
+		{key: keyBatch, group: onlyPublish, name: "HTTP batch of 100, c=4", versus: keyAsync,
 			measure: o.publishRow(sidecarTarget(loadSpec{Kind: loadBatch, Concurrency: batchConcurrency, BatchSize: batchSize}), o.Duration)},
-		{key: keyGRPC, name: "gRPC Publish, c=64", versus: keyHTTP,
+		{key: keyGRPC, group: onlyPublish, name: "gRPC Publish, c=64", versus: keyHTTP,
 			measure: o.publishRow(sidecarTarget(loadSpec{Kind: loadGRPC, Concurrency: concurrency}), o.Duration)},
-		{key: keyConsumer, name: "direct nats.go pull consumer to the webhook, 64 workers (the delivery ceiling)",
+		{key: keyConsumer, group: onlyDelivery, name: "direct nats.go pull consumer to the webhook, 64 workers (the delivery ceiling)",
 			measure: o.consumerRow},
-		{key: keyMIF64, name: "webhook delivery of a backlog, max_in_flight 64", versus: keyConsumer,
+		{key: keyMIF64, group: onlyDelivery, name: "webhook delivery of a backlog, max_in_flight 64", versus: keyConsumer,
 			measure: o.deliveryRow(64, fastDeliveries)},
-		{key: keyMIF1, name: "webhook delivery of a backlog, max_in_flight 1", versus: keyConsumer,
+		{key: keyMIF1, group: onlyDelivery, name: "webhook delivery of a backlog, max_in_flight 1", versus: keyConsumer,
 			measure: o.deliveryRow(1, slowDeliveries)},
-		{key: o.e2eKey(), name: fmt.Sprintf("end to end at %d events/s, max_in_flight %d", o.E2ERate, e2eInFlight),
+		{key: o.e2eKey(), group: onlyDelivery, name: fmt.Sprintf("end to end at %d events/s, max_in_flight %d", o.E2ERate, e2eInFlight),
 			measure: o.endToEndRow},
 		{key: keyIdle, name: "idle, embedded broker", once: true, measure: o.idleRow},
 		{key: keyRSS, name: fmt.Sprintf("HTTP binary publish, c=64, for %s", o.rssDuration()), once: true,
