@@ -51,8 +51,9 @@ type dispatcher struct {
 	reservedPrefix string        // subjects of the sidecar's own topics ("_...")
 	skipSubjects   [2]string     // never delivered: the own dead-letter subject; always delivered: the own replay subject
 	watch          *watch
-	parked         *parked // events waiting in memory, kept alive
-	deliver        handler // the delivery chain
+	parked         *parked  // events waiting in memory, kept alive
+	deliver        handler  // the delivery chain
+	workers        *workers // run the deliveries, during run
 
 	pinMu    sync.Mutex
 	pin      string          // the priority group pin of the last event fetched (ordered subscriptions)
@@ -112,7 +113,9 @@ func (d *dispatcher) run(stop context.Context, grace time.Duration) {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(stop))
 	defer cancelWork()
 	go d.parked.keepalive(work, ackWait(d.sub)/3)
+	d.workers = newWorkers(d.window)
 	d.fetch(stop, work, it)
+	d.workers.close()
 	done := make(chan struct{})
 	go func() { d.work.Wait(); close(done) }()
 	select {
@@ -179,14 +182,14 @@ func (d *dispatcher) start(stop, work context.Context, msg jetstream.Msg) {
 	}
 }
 
-// spawn runs fn as tracked work that releases l when done.
+// spawn runs fn on a worker as tracked work that releases l when done.
 func (d *dispatcher) spawn(l *lease, fn func()) {
 	d.work.Add(1)
-	go func() {
+	d.workers.run(func() {
 		defer d.work.Done()
 		defer l.release()
 		fn()
-	}()
+	})
 }
 
 // runKey delivers it and then every event queued behind its key, in order.
