@@ -69,10 +69,15 @@ func consumerConfig(b *broker.Client, sub config.Subscription, idle time.Duratio
 // orderedGroup is the priority group ordered subscriptions pull in.
 const orderedGroup = "ordered"
 
+// prefetch is how many events a dispatcher holds fetched beyond its
+// window, so that the next event is at hand when a delivery ends instead
+// of a pull request away; few, since their ack wait runs meanwhile.
+const prefetch = 8
+
 // pullOptions are the options a dispatcher of window deliveries at once
 // pulls sub's events with.
 func pullOptions(sub config.Subscription, window int) []jetstream.PullMessagesOpt {
-	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(window)}
+	opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(window + prefetch)}
 	if sub.OrderedByKey {
 		opts = append(opts, jetstream.PullPriorityGroup(orderedGroup))
 	}
