@@ -34,15 +34,16 @@ func (t tally) count(r result) {
 // measureStep keeps the in-flight gauge and count of t while an attempt
 // is made, and observes how long it took.
 func measureStep(t tally) middleware {
+	inFlight := t.m.inFlight.WithLabelValues(t.s.sub.Name)
+	latency := t.m.latency.WithLabelValues(t.s.sub.Name)
 	return func(next handler) handler {
 		return func(ctx context.Context, it *item) result {
 			t.s.inFlight.Add(1)
-			inFlight := t.m.inFlight.WithLabelValues(t.s.sub.Name)
 			inFlight.Inc()
 			r := next(ctx, it)
 			inFlight.Dec()
 			t.s.inFlight.Add(-1)
-			t.m.latency.WithLabelValues(t.s.sub.Name).Observe(r.Took.Seconds())
+			latency.Observe(r.Took.Seconds())
 			return r
 		}
 	}
