@@ -35,15 +35,17 @@ func Tracer() trace.Tracer {
 // variables, and routes OpenTelemetry's own errors and diagnostics to log
 // (slog.Default() when nil) instead of plain lines on stderr.
 //
-// The exporter is "none" (or ""): spans are created, sampled and propagated
-// but not exported; "otlp": OTLP over the protocol named by
+// The exporter is "none" (or ""): spans are not recorded, at next to no
+// cost, but trace context propagates as if they were (a child keeps its
+// parent's trace id and flags under a new span id; a root gets a new
+// trace id, sampled); "otlp": OTLP over the protocol named by
 // OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL ("grpc",
 // "http/protobuf" (the default) or "http/json"), with endpoint, headers, TLS
 // and timeout read by the exporter from the OTEL_EXPORTER_OTLP_* variables;
 // or "stdout": one JSON line per span on os.Stdout (stderr carries the logs).
 // Exported spans go through a batch span processor (OTEL_BSP_* variables).
-// The sampler is ParentBased(AlwaysSample) unless OTEL_TRACES_SAMPLER and
-// OTEL_TRACES_SAMPLER_ARG say otherwise.
+// With an exporter the sampler is ParentBased(AlwaysSample) unless
+// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG say otherwise.
 //
 // The resource has service.name appID and service.version version (left out
 // when ""); OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME override them,
@@ -58,24 +60,24 @@ func Setup(ctx context.Context, cfg config.Tracing, appID, version string, log *
 	if err != nil {
 		return nil, err
 	}
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	exp, err := newExporter(ctx, cfg.Exporter)
 	if err != nil {
 		return nil, err
 	}
-	if exp != nil {
-		opts = append(opts, sdktrace.WithBatcher(exp))
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetLogger(logr.FromSlogHandler(log.With("component", "opentelemetry").Handler()))
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("tracing: opentelemetry error", "error", err)
 	}))
-	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if exp == nil {
+		otel.SetTracerProvider(passThrough{})
+		return func(context.Context) error { return nil }, nil
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp))
+	otel.SetTracerProvider(tp)
 	return func(ctx context.Context) error {
 		if err := tp.Shutdown(ctx); err != nil {
 			return fmt.Errorf("tracing: shutdown: %w", err)

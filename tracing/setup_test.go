@@ -126,6 +126,43 @@ func TestSetupNoneNewRoot(t *testing.T) {
 	}
 }
 
+func TestSetupNoneRecordsNothing(t *testing.T) {
+	isolate(t)
+	setup(t, "none")
+	if _, sdk := otel.GetTracerProvider().(*sdktrace.TracerProvider); sdk {
+		t.Error("exporter none installed the SDK's TracerProvider, which records every span")
+	}
+	ctx, span := Tracer().Start(context.Background(), "publish orders", trace.WithAttributes(attribute.String("k", "v")))
+	defer span.End()
+	if span.IsRecording() {
+		t.Error("a span of exporter none records")
+	}
+	_, child := Tracer().Start(ctx, "child")
+	defer child.End()
+	if child.IsRecording() || child.SpanContext().TraceID() != span.SpanContext().TraceID() {
+		t.Errorf("child %v of %v: want the same trace, not recording", child.SpanContext(), span.SpanContext())
+	}
+	_, root := Tracer().Start(ctx, "root", trace.WithNewRoot())
+	defer root.End()
+	if root.SpanContext().TraceID() == span.SpanContext().TraceID() || !root.SpanContext().IsSampled() {
+		t.Errorf("WithNewRoot gave %v under %v: want a new trace, sampled", root.SpanContext(), span.SpanContext())
+	}
+}
+
+func TestSetupNoneKeepsParentFlags(t *testing.T) {
+	isolate(t)
+	setup(t, "none")
+	parent := "00-" + validTraceID + "-" + validParentID + "-00"
+	ctx := otel.GetTextMapPropagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": parent, "tracestate": "k=v"})
+	ctx, span := Tracer().Start(ctx, "one")
+	defer span.End()
+	out := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, out)
+	if want := "00-" + validTraceID + "-" + span.SpanContext().SpanID().String() + "-00"; out["traceparent"] != want || out["tracestate"] != "k=v" {
+		t.Errorf("injected %v, want traceparent %q and the parent's tracestate: an unsampled caller stays unsampled", out, want)
+	}
+}
+
 func TestSetupResource(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -144,7 +181,7 @@ func TestSetupResource(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			setup(t, "none")
+			setupStdout(t)
 			rec := record(t)
 			_, span := Tracer().Start(context.Background(), "s")
 			span.End()
@@ -270,17 +307,25 @@ func TestSetupOTLPGRPCShutdownHonoursDeadline(t *testing.T) {
 	t.Logf("shutdown with nothing listening: %v", err)
 }
 
-func TestSetupStdout(t *testing.T) {
-	isolate(t)
+// setupStdout runs Setup with the stdout exporter writing to a file of
+// t's, which it returns, and shuts the provider down when t ends.
+func setupStdout(t *testing.T) (*os.File, func(context.Context) error) {
+	t.Helper()
 	out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
+	t.Cleanup(func() { _ = out.Close() })
 	stdout := os.Stdout
 	os.Stdout = out
 	shutdown := setup(t, "stdout")
 	os.Stdout = stdout
+	return out, shutdown
+}
+
+func TestSetupStdout(t *testing.T) {
+	isolate(t)
+	out, shutdown := setupStdout(t)
 
 	_, span := Tracer().Start(context.Background(), "publish orders")
 	span.End()
