@@ -23,14 +23,16 @@ type item struct {
 	msg      jetstream.Msg
 	ev       *event.Event
 	seq      uint64 // stream sequence
-	attempt  int    // the attempt about to be made; 1 for the first
+	attempt  int    // the attempt about to be made; 1 for the first (set by process)
+	copies   int    // the deliveries the broker made of it, this one included
 	key      string // partitionkey when the subscription is ordered_by_key
 	route    string // a Dapr subscription's route for it (routeStep)
 	received time.Time
 	// stop ends when the dispatcher stops: a wait for the event's turn or
 	// its retry in place gives up then, and the event goes back.
 	stop  context.Context
-	lease *lease // the slot the event is delivered in
+	lease *lease     // the slot the event is delivered in
+	ahead *lookahead // its delivered-set lookup, begun when fetched; nil: dedupStep makes it
 }
 
 // dispatcher delivers one subscription's events in this sidecar through
@@ -44,6 +46,7 @@ type dispatcher struct {
 	b              *broker.Client      // its connection while waiting for events; the stream, to unpin
 	cons           jetstream.Consumer
 	failures       failureLookup
+	lookups        deliveredLookup
 	log            *slog.Logger
 	tally          tally         // its counts
 	slots          chan struct{} // one per delivery in progress, up to window
@@ -78,7 +81,7 @@ func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *brok
 	seen *dedup.Delivered, m *metrics, log *slog.Logger) *dispatcher {
 	sub := s.sub
 	d := &dispatcher{
-		s: s, sub: sub, window: window, b: b, cons: cons, failures: seen, tally: tally{m: m, s: s},
+		s: s, sub: sub, window: window, b: b, cons: cons, failures: seen, lookups: seen, tally: tally{m: m, s: s},
 		log:            log.With("subscription", sub.Name),
 		slots:          make(chan struct{}, window),
 		reservedPrefix: b.Subject("_"),
@@ -152,21 +155,57 @@ func (l *lease) acquire(ctx context.Context) bool {
 	}
 }
 
-// start settles one fetched event in its own goroutine; the event owns
-// one slot, taken by fetch. An event of an ordered subscription joins its
-// key's queue here, in the order fetched (the stream's), before any
-// goroutine runs.
-func (d *dispatcher) start(stop, work context.Context, msg jetstream.Msg) {
-	l := &lease{slots: d.slots, held: true}
+// dispatch delivers one fetched event on a worker once a slot is free;
+// false when stop ended first (the event then went back). An event of an
+// unordered subscription is admitted first and, when no slot is free, its
+// delivered-set lookup begun (lookAhead) before it waits for one. One of an ordered subscription
+// waits for the slot first, then joins its key's queue (start), in the
+// order fetched (the stream's), before any worker runs it.
+func (d *dispatcher) dispatch(stop, work context.Context, msg jetstream.Msg) bool {
 	received := time.Now()
-	if d.keys == nil {
-		d.spawn(l, func() {
-			if it, ok := d.admit(msg, received); ok {
-				d.process(stop, work, it, l)
-			}
-		})
-		return
+	if d.keys != nil {
+		if !d.takeSlot(stop) {
+			d.giveBack(msg)
+			return false
+		}
+		d.start(stop, work, msg, received)
+		return true
 	}
+	it, ok := d.admit(msg, received)
+	if !ok {
+		return true
+	}
+	select {
+	case d.slots <- struct{}{}: // free at once: nothing to overlap
+	default:
+		it.ahead = d.lookAhead(it)
+		if !d.takeSlot(stop) {
+			it.ahead.close()
+			d.s.inflight.release(it.seq)
+			d.giveBack(msg)
+			return false
+		}
+	}
+	l := &lease{slots: d.slots, held: true}
+	d.spawn(l, func() { d.process(stop, work, it, l) })
+	return true
+}
+
+// takeSlot waits for a free slot and takes it; false when stop ended
+// first.
+func (d *dispatcher) takeSlot(stop context.Context) bool {
+	select {
+	case d.slots <- struct{}{}:
+		return true
+	case <-stop.Done():
+		return false
+	}
+}
+
+// start delivers one fetched event of an ordered subscription, which owns
+// the slot dispatch took: after the others of its key.
+func (d *dispatcher) start(stop, work context.Context, msg jetstream.Msg, received time.Time) {
+	l := &lease{slots: d.slots, held: true}
 	d.notePin(msg)
 	it, ok := d.admit(msg, received)
 	switch {
@@ -233,7 +272,7 @@ func (d *dispatcher) admit(msg jetstream.Msg, received time.Time) (*item, bool) 
 		d.copyInFlight(msg)
 		return nil, false
 	}
-	it := &item{msg: msg, ev: &ev, seq: meta.Sequence.Stream, attempt: d.attempts(meta), received: received}
+	it := &item{msg: msg, ev: &ev, seq: meta.Sequence.Stream, copies: int(meta.NumDelivered), received: received}
 	if d.keys != nil {
 		it.key = partitionKey(&ev)
 	}
@@ -263,7 +302,8 @@ func partitionKey(ev *event.Event) string {
 // and then lets a copy of it be delivered again.
 func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 	defer d.s.inflight.release(it.seq)
-	it.stop, it.lease = stop, l
+	defer it.ahead.close()
+	it.stop, it.lease, it.attempt = stop, l, d.attempts(it)
 	d.deliver(work, it)
 }
 
@@ -272,14 +312,14 @@ func (d *dispatcher) process(stop, work context.Context, it *item, l *lease) {
 // attempt (events handed back, held while the app was down, or lost with
 // a pull request) count for nothing. The first delivery needs no lookup;
 // when the lookup fails, every delivery counts as an attempt.
-func (d *dispatcher) attempts(meta *jetstream.MsgMetadata) int {
-	n := int(meta.NumDelivered)
+func (d *dispatcher) attempts(it *item) int {
+	n := it.copies
 	if n <= 1 {
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
 	defer cancel()
-	failed, err := d.failures.Failures(ctx, d.sub.Name, meta.Sequence.Stream)
+	failed, err := d.failures.Failures(ctx, d.sub.Name, it.seq)
 	if err != nil {
 		d.log.Warn("failure lookup failed; counting every delivery as an attempt", "error", err)
 		return n

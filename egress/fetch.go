@@ -58,54 +58,33 @@ func (d *dispatcher) consumeAgain(stop context.Context) *iterator {
 	}
 }
 
-// fetch takes events from the consumer while a slot is free, and starts a
-// delivery for each, until the iterator is drained after stop.
+// fetch takes events from the consumer, and dispatches each, until the
+// iterator is drained after stop.
 func (d *dispatcher) fetch(stop, work context.Context, it *iterator) {
 	for {
-		var ok bool
-		if it, ok = d.slot(stop, it); !ok {
-			if it != nil {
-				d.nakRest(it)
+		if it == nil {
+			if it = d.consumeAgain(stop); it == nil {
+				return
 			}
-			return
 		}
 		msg, err := d.next(it)
 		switch {
 		case err == nil && stop.Err() != nil:
-			<-d.slots
 			d.giveBack(msg)
 		case err == nil:
-			d.start(stop, work, msg)
+			if !d.dispatch(stop, work, msg) {
+				d.nakRest(it)
+				return
+			}
 		case ended(err) && stop.Err() != nil:
-			<-d.slots
 			return
 		case ended(err):
-			<-d.slots
 			it = d.reconsume(stop, it, err)
 		default:
-			<-d.slots
 			d.log.Warn("fetching events failed", "error", err)
 			pause.For(stop, fetchErrorPause)
 		}
 	}
-}
-
-// slot waits for a free slot, and returns it taken with the iterator to
-// fetch into it (opened anew when it is nil); false when stop ended first
-// (it then holds no slot).
-func (d *dispatcher) slot(stop context.Context, it *iterator) (*iterator, bool) {
-	select {
-	case d.slots <- struct{}{}:
-	case <-stop.Done():
-		return it, false
-	}
-	if it == nil {
-		if it = d.consumeAgain(stop); it == nil {
-			<-d.slots
-			return nil, false
-		}
-	}
-	return it, true
 }
 
 // ended reports whether err from Next means that the iterator is over.
@@ -114,7 +93,7 @@ func ended(err error) bool {
 		errors.Is(err, jetstream.ErrBadRequest)
 }
 
-// next waits for the consumer's next event, holding a free slot. Soon
+// next waits for the consumer's next event. Soon
 // after an event it waits in short steps, each of which makes nats.go
 // check that a pull request is out; later in steps long enough for a
 // missed heartbeat to show, after which nats.go issues a new pull request

@@ -73,8 +73,9 @@ func (st *settlement) mark(ctx context.Context, it *item) error {
 }
 
 // answered holds the events of a subscription that the app answered 2xx
-// for in this sidecar while their record in the delivered set is pending.
-// The zero value is empty; safe for concurrent use.
+// for in this sidecar while their record in the delivered set is pending,
+// and, for the lookups begun ahead of a delivery (lookahead), whether one
+// went through since. The zero value is empty; safe for concurrent use.
 type answered struct {
 	mu      sync.Mutex
 	records map[answerKey]*record
@@ -84,10 +85,34 @@ type answered struct {
 // subscription).
 type answerKey struct{ source, id string }
 
-// record is an event's pending record.
+// record is an event's entry: its pending record, if any, and the
+// lookaheads watching it.
 type record struct {
-	n    int           // deliveries of the event recording it
-	done chan struct{} // closed when the last is through
+	n        int           // deliveries of the event recording it
+	done     chan struct{} // closed when the last of them is through
+	watchers int           // lookaheads of a copy of the event
+	recorded bool          // a record went through while watched
+}
+
+// entry returns k's record, new when there is none; a.mu is held.
+func (a *answered) entry(k answerKey) *record {
+	if a.records == nil {
+		a.records = map[answerKey]*record{}
+	}
+	r := a.records[k]
+	if r == nil {
+		r = &record{}
+		a.records[k] = r
+	}
+	return r
+}
+
+// drop forgets k's record once nothing is pending or watching; a.mu is
+// held.
+func (a *answered) drop(k answerKey, r *record) {
+	if r.n == 0 && r.watchers == 0 {
+		delete(a.records, k)
+	}
 }
 
 // add notes that ev's record is pending and returns the func that notes
@@ -96,21 +121,18 @@ func (a *answered) add(ev *event.Event) func() {
 	k := answerKey{ev.Source(), ev.ID()}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.records == nil {
-		a.records = map[answerKey]*record{}
-	}
-	r := a.records[k]
-	if r == nil {
-		r = &record{done: make(chan struct{})}
-		a.records[k] = r
+	r := a.entry(k)
+	if r.n == 0 {
+		r.done = make(chan struct{})
 	}
 	r.n++
 	return func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if r.n--; r.n == 0 {
-			delete(a.records, k)
 			close(r.done)
+			r.recorded = true
+			a.drop(k, r)
 		}
 	}
 }
@@ -120,8 +142,40 @@ func (a *answered) add(ev *event.Event) func() {
 func (a *answered) pending(ev *event.Event) <-chan struct{} {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if r := a.records[answerKey{ev.Source(), ev.ID()}]; r != nil {
+	if r := a.records[answerKey{ev.Source(), ev.ID()}]; r != nil && r.n > 0 {
 		return r.done
 	}
 	return nil
+}
+
+// watched is a lookahead's hold on an event's record.
+type watched struct {
+	k answerKey
+	r *record
+}
+
+// watch starts noting whether a record of ev goes through, until unwatch.
+func (a *answered) watch(ev *event.Event) watched {
+	k := answerKey{ev.Source(), ev.ID()}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.entry(k)
+	r.watchers++
+	return watched{k: k, r: r}
+}
+
+// recorded reports whether a record of w's event went through since
+// watch.
+func (a *answered) recorded(w watched) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return w.r.recorded
+}
+
+// unwatch ends w.
+func (a *answered) unwatch(w watched) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w.r.watchers--
+	a.drop(w.k, w.r)
 }

@@ -16,7 +16,8 @@ type deliveredLookup interface {
 // subscription name that the app already answered 2xx for within the
 // duplicate window: one whose record is still pending in this sidecar
 // (answered; it waits, parked, for the record, until ctx ends), or one
-// seen holds. A failing lookup delivers (at least once).
+// seen holds (the event's lookahead, when it has one). A failing lookup
+// delivers (at least once).
 func dedupStep(name string, seen deliveredLookup, answered *answered, parked *parked, t tally, log *slog.Logger) middleware {
 	return func(next handler) handler {
 		return func(ctx context.Context, it *item) result {
@@ -30,7 +31,7 @@ func dedupStep(name string, seen deliveredLookup, answered *answered, parked *pa
 				t.outcome(outcomeDuplicate)
 				return result{end: endDuplicate}
 			}
-			switch dup, err := seen.Seen(ctx, name, it.ev.Source(), it.ev.ID()); {
+			switch dup, err := lookUp(ctx, seen, name, it); {
 			case err != nil:
 				log.Warn("delivered-set lookup failed; delivering", "id", it.ev.ID(), "error", err)
 			case dup:
@@ -40,4 +41,12 @@ func dedupStep(name string, seen deliveredLookup, answered *answered, parked *pa
 			return next(ctx, it)
 		}
 	}
+}
+
+// lookUp is the answer of the lookahead of it, or else of a lookup now.
+func lookUp(ctx context.Context, seen deliveredLookup, name string, it *item) (bool, error) {
+	if it.ahead != nil {
+		return it.ahead.result(ctx)
+	}
+	return seen.Seen(ctx, name, it.ev.Source(), it.ev.ID())
 }
