@@ -47,7 +47,7 @@ const reasonCancelled = "cancelled"
 // [0, 1) for the jitter; nil uses math/rand/v2. The Outcome has no Body or
 // Took: the caller fills them in. Safe for concurrent use when rnd is.
 func Decide(status int, header http.Header, err error, attempt int, r config.Retry, rnd func() float64) Outcome {
-	reason := fmt.Sprintf("HTTP %d", status)
+	reason := statusReason(status)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return Outcome{Kind: Retry, Cause: CauseCancelled, Reason: reasonCancelled}
@@ -73,6 +73,23 @@ func Decide(status int, header http.Header, err error, attempt int, r config.Ret
 		return Outcome{Kind: Dead, Status: status, Reason: reason}
 	}
 	return Outcome{Kind: Retry, Cause: CauseFailure, Status: status, Delay: Backoff(attempt, r, rnd), Reason: reason}
+}
+
+// statusReasons are the Reasons of the answers with a status from 100 to
+// 599, made once.
+var statusReasons = func() (r [500]string) {
+	for i := range r {
+		r[i] = "HTTP " + strconv.Itoa(100+i)
+	}
+	return r
+}()
+
+// statusReason is the Reason of an answer with status: "HTTP <status>".
+func statusReason(status int) string {
+	if status >= 100 && status < 600 {
+		return statusReasons[status-100]
+	}
+	return "HTTP " + strconv.Itoa(status)
 }
 
 // Backoff is the delay before the attempt after attempt number attempt (1

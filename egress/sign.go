@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -48,10 +47,14 @@ func newSigner(secret string) (*standardwebhooks.Webhook, error) {
 	return s, nil
 }
 
+// headerSetter is a request's header as sign writes it: an http.Header or
+// a headerWriter.
+type headerSetter interface{ Set(key, value string) }
+
 // sign sets the Standard Webhooks headers webhook-id, webhook-timestamp
 // (now, in Unix seconds) and webhook-signature ("v1,<base64 HMAC-SHA256 of
 // id.timestamp.body>") on h.
-func sign(h http.Header, s *standardwebhooks.Webhook, id string, now time.Time, body []byte) error {
+func sign(h headerSetter, s *standardwebhooks.Webhook, id string, now time.Time, body []byte) error {
 	sig, err := s.Sign(id, now, body)
 	if err != nil {
 		return fmt.Errorf("egress: sign webhook: %w", err)

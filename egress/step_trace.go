@@ -23,18 +23,25 @@ func traceStep(subscription string) middleware {
 	}
 }
 
+// consumerKind makes a span a consumer span, made once.
+var consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+
 // startProcessSpan starts the consumer span called name of an event of
 // subscription: a child of the publisher's span when the stored message
-// carries its trace context, else a new root.
+// carries its trace context, else a new root. A span that is not recorded
+// costs no attributes.
 func startProcessSpan(ctx context.Context, name, subscription string, it *item) (context.Context, trace.Span) {
 	ctx = otel.GetTextMapPropagator().Extract(ctx, tracing.NATSCarrier(it.msg.Headers()))
-	return tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
+	ctx, span := tracer.Start(ctx, name, consumerKind)
+	if span.IsRecording() {
+		span.SetAttributes(
 			semconv.MessagingSystemKey.String("nats"),
 			semconv.MessagingOperationTypeProcess,
 			semconv.MessagingOperationName("process"),
 			semconv.MessagingDestinationName(it.msg.Subject()),
 			semconv.MessagingConsumerGroupName(subscription),
 			semconv.MessagingMessageID(it.ev.ID()),
-		))
+		)
+	}
+	return ctx, span
 }

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/internal/clip"
@@ -29,27 +31,39 @@ const (
 // Webhook makes delivery attempts to one subscription's endpoint (contract
 // §5). Safe for concurrent use.
 type Webhook struct {
-	endpoint   string
+	url        *url.URL // the endpoint's, shared by every request
+	host       string   // the requests' Host
+	auth       string   // Authorization from the endpoint's user information, or ""
+	spanAttrs  []attribute.KeyValue
 	structured bool
 	timeout    time.Duration
 	retry      config.Retry
 	signer     *standardwebhooks.Webhook // nil: unsigned
-	client     *http.Client
+	transport  *http.Transport
 }
 
 // NewWebhook checks sub's endpoint (an absolute http or https URL), content
 // mode ("binary", "structured", or "" for binary) and signing secret, and
-// returns its Webhook. The Webhook's HTTP client follows no redirects,
-// bounds each attempt by sub.Timeout, keeps up to sub.MaxInFlight idle
-// connections to the endpoint and uses no proxy from the environment (only
+// returns its Webhook. Its attempts follow no redirects, are bounded by
+// sub.Timeout (the answer's body included), send the endpoint's user
+// information as basic authentication, keep up to sub.MaxInFlight idle
+// connections to the endpoint and use no proxy from the environment (only
 // the configured endpoint is contacted). Errors never contain the endpoint
 // or the secret, which may hold credentials.
 func NewWebhook(sub config.Subscription) (*Webhook, error) {
-	u, err := url.Parse(sub.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	tmpl, err := http.NewRequest(http.MethodPost, sub.Endpoint, nil)
+	if err != nil || (tmpl.URL.Scheme != "http" && tmpl.URL.Scheme != "https") || tmpl.URL.Host == "" {
 		return nil, fmt.Errorf("egress: subscription %q: endpoint must be an absolute http or https URL", sub.Name)
 	}
-	w := &Webhook{endpoint: sub.Endpoint, timeout: sub.Timeout, retry: sub.Retry}
+	w := &Webhook{
+		url: tmpl.URL, host: tmpl.Host, spanAttrs: attemptAttributes(tmpl.URL),
+		timeout: sub.Timeout, retry: sub.Retry, transport: baseTransport(sub.MaxInFlight),
+	}
+	if u := tmpl.URL.User; u != nil {
+		password, _ := u.Password()
+		tmpl.SetBasicAuth(u.Username(), password)
+		w.auth = tmpl.Header.Get("Authorization")
+	}
 	switch sub.ContentMode {
 	case "", "binary":
 	case "structured":
@@ -62,21 +76,21 @@ func NewWebhook(sub config.Subscription) (*Webhook, error) {
 			return nil, fmt.Errorf("egress: subscription %q: %w", sub.Name, err)
 		}
 	}
-	w.client = newClient(sub)
 	return w, nil
 }
 
-// newClient is the HTTP client of sub's attempts: it follows no
+// noRedirects makes a client return a redirect as the answer.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// newClient is the HTTP client of a Dapr app's attempts: it follows no
 // redirects, bounds each attempt by sub.Timeout, traces each attempt in a
-// client span tagged with its number, and keeps up to sub.MaxInFlight idle
-// connections (baseTransport).
+// client span tagged with its number (the otelhttp transport), and keeps
+// up to sub.MaxInFlight idle connections (baseTransport).
 func newClient(sub config.Subscription) *http.Client {
 	return &http.Client{
-		Transport: otelhttp.NewTransport(attemptTagger{next: baseTransport(sub.MaxInFlight)}),
-		Timeout:   sub.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
+		Transport:     otelhttp.NewTransport(attemptTagger{next: baseTransport(sub.MaxInFlight)}),
+		Timeout:       sub.Timeout,
+		CheckRedirect: noRedirects,
 	}
 }
 
@@ -92,7 +106,7 @@ func baseTransport(maxIdle int) *http.Transport {
 
 // CloseIdleConnections closes the connections to the endpoint that are not
 // in use; call it when no more attempts will be made.
-func (w *Webhook) CloseIdleConnections() { w.client.CloseIdleConnections() }
+func (w *Webhook) CloseIdleConnections() { w.transport.CloseIdleConnections() }
 
 // Attempt makes one delivery attempt of d and returns what the answer
 // means (Decide: a Retry even at the last attempt, which the caller turns
@@ -107,19 +121,41 @@ func (w *Webhook) Attempt(ctx context.Context, d Delivery) Outcome {
 	return o
 }
 
+// attempt makes the attempt in its client span (startAttemptSpan), bounded
+// by the timeout until the answer is read. It hands the request to the
+// transport itself: an http.Client would copy its header for redirects,
+// which are never followed.
 func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcome {
-	req, err := w.newRequest(ctx, d, now)
+	spanCtx, span := w.startAttemptSpan(ctx, d.Attempt)
+	defer span.End()
+	reqCtx, cancel := w.bound(spanCtx)
+	defer cancel()
+	req, err := w.newRequest(reqCtx, d, now)
 	if err != nil {
+		failAttemptSpan(span, err)
 		return Decide(0, nil, err, d.Attempt, w.retry, nil)
 	}
-	resp, err := w.client.Do(req)
+	resp, err := w.transport.RoundTrip(req)
 	if err != nil {
+		failAttemptSpan(span, err)
 		return Decide(0, nil, noAnswer(ctx, err, w.timeout), d.Attempt, w.retry, nil)
 	}
 	o := Decide(resp.StatusCode, resp.Header, nil, d.Attempt, w.retry, nil)
-	tagOutcome(resp, o)
-	o.Body = readAnswer(resp.Body)
+	answerAttemptSpan(span, resp, o)
+	var readErr error
+	o.Body, readErr = readAnswer(resp.Body)
+	if readErr != nil {
+		failAttemptSpan(span, readErr)
+	}
 	return o
+}
+
+// bound is ctx ending after the webhook's timeout, if it has one.
+func (w *Webhook) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if w.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, w.timeout)
 }
 
 // noAnswer tells apart the ways a request can get no answer: ctx ended
@@ -136,13 +172,35 @@ func noAnswer(ctx context.Context, err error, timeout time.Duration) error {
 	return err
 }
 
+// answerBuffers hold the start of answers being read.
+var answerBuffers = sync.Pool{New: func() any { return new([answerBodyMax]byte) }}
+
 // readAnswer returns the start of an answer's body (clip.UTF8 of its first
 // answerBodyMax bytes), then reads and discards up to answerDrainMax more
-// bytes so that the connection can be reused, and closes body. Read
-// errors are ignored: the body only informs.
-func readAnswer(body io.ReadCloser) string {
+// bytes so that the connection can be reused, and closes body. The error
+// is that of a read that failed before the end of the body: the body only
+// informs, so the caller only records it.
+func readAnswer(body io.ReadCloser) (string, error) {
 	defer body.Close()
-	head, _ := io.ReadAll(io.LimitReader(body, answerBodyMax))
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, answerDrainMax))
-	return clip.UTF8(string(head), answerBodyMax)
+	buf := answerBuffers.Get().(*[answerBodyMax]byte)
+	defer answerBuffers.Put(buf)
+	var (
+		n   int
+		err error
+	)
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = body.Read(buf[n:])
+		n += m
+	}
+	if err == nil {
+		_, err = io.CopyN(io.Discard, body, answerDrainMax)
+	}
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if n == 0 {
+		return "", err
+	}
+	return clip.UTF8(string(buf[:n]), answerBodyMax), err
 }

@@ -7,13 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -40,7 +39,7 @@ func newTestWebhook(t *testing.T, sub config.Subscription) *Webhook {
 	return w
 }
 
-func newServer(t *testing.T, h http.Handler) *httptest.Server {
+func newServer(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -255,21 +254,28 @@ func TestNewWebhookClient(t *testing.T) {
 	sub.Timeout = 3 * time.Second
 	t.Setenv("HTTP_PROXY", "http://proxy.invalid:3128")
 	w := newTestWebhook(t, sub)
-	if _, ok := w.client.Transport.(*otelhttp.Transport); !ok {
-		t.Errorf("Transport is %T, want the otelhttp transport", w.client.Transport)
-	}
-	tr := baseTransport(sub.MaxInFlight)
-	if tr.Proxy != nil {
+	if w.transport.Proxy != nil {
 		t.Error("Transport.Proxy is set, want nil (no proxy from the environment)")
 	}
-	if tr.MaxIdleConnsPerHost != 7 {
-		t.Errorf("MaxIdleConnsPerHost = %d, want 7", tr.MaxIdleConnsPerHost)
+	if w.transport.MaxIdleConnsPerHost != 7 {
+		t.Errorf("MaxIdleConnsPerHost = %d, want 7", w.transport.MaxIdleConnsPerHost)
 	}
-	if w.client.Timeout != 3*time.Second {
-		t.Errorf("Timeout = %v, want 3s", w.client.Timeout)
+	if w.timeout != 3*time.Second {
+		t.Errorf("timeout = %v, want 3s", w.timeout)
 	}
-	if w.client.CheckRedirect == nil || w.client.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
-		t.Error("CheckRedirect does not return http.ErrUseLastResponse")
+}
+
+func TestAttemptBasicAuth(t *testing.T) {
+	srv, got := appReceiver(t)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("app", "hunter 2")
+	r := deliver(t, newTestWebhook(t, testSubscription(u.String())), got, Delivery{Event: testEvent(), Attempt: 1})
+	req := r.request()
+	if user, password, ok := req.BasicAuth(); !ok || user != "app" || password != "hunter 2" {
+		t.Errorf("basic auth %q %q %v, want the endpoint's user information", user, password, ok)
 	}
 }
 
