@@ -20,7 +20,7 @@ func recordSpans(t *testing.T) *tracetest.SpanRecorder {
 	t.Helper()
 	tp, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider)
 	if !ok {
-		t.Fatalf("tracer provider %T, want the SDK's (tracingtest.Main)", otel.GetTracerProvider())
+		t.Fatalf("tracer provider %T, want the SDK's (tracingtest.MainRecording)", otel.GetTracerProvider())
 	}
 	rec := tracetest.NewSpanRecorder()
 	tp.RegisterSpanProcessor(rec)
