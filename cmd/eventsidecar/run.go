@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/eventsidecar/eventsidecar/config"
@@ -32,6 +33,7 @@ func runDaemon(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log.Level, stderr)
+	defaultGC(os.Getenv)
 	m, err := daemon.New(cfg, log)
 	if err != nil {
 		return err
@@ -42,6 +44,20 @@ func runDaemon(args []string, stderr io.Writer) error {
 	defer cancel()
 	go handleSignals(cancel, log)
 	return m.Run(ctx)
+}
+
+// gcPercent is the sidecar's GOGC when the environment sets none. Its live
+// heap is a few MB, so Go's default of 100 collects many times a second
+// under load, for a fifth of the sidecar's CPU; 400 collects a quarter as
+// often, for a heap about 20 MB larger at full rate.
+const gcPercent = 400
+
+// defaultGC sets the garbage collector to gcPercent unless getenv gives a
+// GOGC, which then stands.
+func defaultGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // Overrides are the `run` flags that take precedence over the file; ""
