@@ -164,7 +164,7 @@ func (l *lease) acquire(ctx context.Context) bool {
 func (d *dispatcher) dispatch(stop, work context.Context, msg jetstream.Msg) bool {
 	received := time.Now()
 	if d.keys != nil {
-		if !d.takeSlot(stop) {
+		if !d.takeSlot(stop, func() {}) {
 			d.giveBack(msg)
 			return false
 		}
@@ -175,31 +175,36 @@ func (d *dispatcher) dispatch(stop, work context.Context, msg jetstream.Msg) boo
 	if !ok {
 		return true
 	}
-	select {
-	case d.slots <- struct{}{}: // free at once: nothing to overlap
-	default:
-		it.ahead = d.lookAhead(it)
-		if !d.takeSlot(stop) {
-			it.ahead.close()
-			d.s.inflight.release(it.seq)
-			d.giveBack(msg)
-			return false
-		}
+	if !d.takeSlot(stop, func() { it.ahead = d.lookAhead(it) }) {
+		it.ahead.close()
+		d.s.inflight.release(it.seq)
+		d.giveBack(msg)
+		return false
 	}
 	l := &lease{slots: d.slots, held: true}
 	d.spawn(l, func() { d.process(stop, work, it, l) })
 	return true
 }
 
-// takeSlot waits for a free slot and takes it; false when stop ended
-// first.
-func (d *dispatcher) takeSlot(stop context.Context) bool {
+// takeSlot takes a free slot, calling waiting first when none is free at
+// once; false, holding none, when stop has ended, even if a slot came
+// free at the same time.
+func (d *dispatcher) takeSlot(stop context.Context, waiting func()) bool {
 	select {
 	case d.slots <- struct{}{}:
-		return true
-	case <-stop.Done():
+	default:
+		waiting()
+		select {
+		case d.slots <- struct{}{}:
+		case <-stop.Done():
+			return false
+		}
+	}
+	if stop.Err() != nil {
+		<-d.slots
 		return false
 	}
+	return true
 }
 
 // start delivers one fetched event of an ordered subscription, which owns
