@@ -3,6 +3,7 @@ package egress
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel"
 
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/dapr"
@@ -100,9 +102,18 @@ func (a *daprHTTP) Subscriptions(ctx context.Context) ([]dapr.Subscription, erro
 }
 
 // deliverer is the deliverer of the Dapr subscription ds, delivered as
-// sub.
+// sub, with the target of each route of ds parsed once (a route that is
+// no URL fails each of its attempts, as it did before it was parsed once).
 func (a *daprHTTP) deliverer(ds dapr.Subscription, sub config.Subscription) (pusher, error) {
-	p := &daprPost{base: a.base, ds: ds, timeout: sub.Timeout, retry: sub.Retry, client: newClient(sub)}
+	p := &daprPost{
+		base: a.base, ds: ds, timeout: sub.Timeout, retry: sub.Retry,
+		transport: baseTransport(sub.MaxInFlight), targets: make(map[string]*target, len(ds.Rules)),
+	}
+	for _, r := range ds.Rules {
+		if t, err := newRouteTarget(a.base, r.Path); err == nil {
+			p.targets[r.Path] = t
+		}
+	}
 	if sub.SigningSecret != "" {
 		var err error
 		if p.signer, err = newSigner(sub.SigningSecret); err != nil {
@@ -112,20 +123,33 @@ func (a *daprHTTP) deliverer(ds dapr.Subscription, sub config.Subscription) (pus
 	return p, nil
 }
 
+// newRouteTarget is the target of the app's route ("" for "/") at base.
+func newRouteTarget(base, route string) (*target, error) {
+	if route == "" {
+		route = "/"
+	}
+	tmpl, err := http.NewRequest(http.MethodPost, base+route, nil)
+	if err != nil {
+		return nil, err
+	}
+	return newTarget(tmpl), nil
+}
+
 // daprPost makes the delivery attempts of one Dapr subscription to an
 // HTTP app (contract §9). Safe for concurrent use.
 type daprPost struct {
-	base    string
-	ds      dapr.Subscription
-	timeout time.Duration
-	retry   config.Retry
-	signer  *standardwebhooks.Webhook // nil: unsigned
-	client  *http.Client
+	base      string
+	ds        dapr.Subscription
+	timeout   time.Duration
+	retry     config.Retry
+	signer    *standardwebhooks.Webhook // nil: unsigned
+	transport *http.Transport
+	targets   map[string]*target // by route, of ds's rules; read only
 }
 
 // CloseIdleConnections closes the connections to the app that are not in
 // use.
-func (p *daprPost) CloseIdleConnections() { p.client.CloseIdleConnections() }
+func (p *daprPost) CloseIdleConnections() { p.transport.CloseIdleConnections() }
 
 // Attempt POSTs d's event in Dapr's envelope (raw with rawPayload) to the
 // app's d.Route and returns what the answer means (daprOutcome), with the
@@ -138,52 +162,101 @@ func (p *daprPost) Attempt(ctx context.Context, d Delivery) Outcome {
 	return o
 }
 
+// attempt makes the attempt as a Webhook's: in its client span, bounded by
+// the timeout until the answer is read, the request handed to the
+// transport itself (redirects are not followed). The envelope carries
+// ctx's trace context, the request's header the attempt span's. A route
+// that is no URL is an error before any span.
 func (p *daprPost) attempt(ctx context.Context, d Delivery, now time.Time) Outcome {
-	req, err := p.newRequest(ctx, d, now)
+	t, err := p.target(d.Route)
 	if err != nil {
 		return Decide(0, nil, err, d.Attempt, p.retry, nil)
 	}
-	resp, err := p.client.Do(req)
+	body := daprEnvelope(ctx, p.ds, d.Event)
+	spanCtx, span := startAttemptSpan(ctx, t, d.Attempt)
+	defer span.End()
+	reqCtx, cancel := bound(spanCtx, p.timeout)
+	defer cancel()
+	req, err := p.newRequest(reqCtx, t, d, body, now)
 	if err != nil {
+		failAttemptSpan(span, err)
+		return Decide(0, nil, err, d.Attempt, p.retry, nil)
+	}
+	resp, err := p.transport.RoundTrip(req)
+	if err != nil {
+		failAttemptSpan(span, err)
 		return Decide(0, nil, noAnswer(ctx, err, p.timeout), d.Attempt, p.retry, nil)
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, answerDrainMax))
-	o := daprOutcome(dapr.HTTPAnswer(resp.StatusCode, body), resp.StatusCode, resp.Header, d.Attempt, p.retry)
-	tagOutcome(resp, o)
-	o.Body = clip.UTF8(string(body), answerBodyMax)
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, answerDrainMax))
-	_ = resp.Body.Close()
+	o, readErr := p.answer(resp, d.Attempt)
+	answerAttemptSpan(span, resp, o)
+	if readErr != nil {
+		failAttemptSpan(span, readErr)
+	}
 	return o
 }
 
-// newRequest builds the request of one attempt: Dapr's envelope of the
-// event with ctx's trace context, as application/cloudevents+json to
-// the route, with the headers pubsubname, topic, eventsidecar-attempt
-// and, with a secret, the Standard Webhooks signature made at now. The
-// otelhttp transport adds the traceparent of the attempt's span.
-func (p *daprPost) newRequest(ctx context.Context, d Delivery, now time.Time) (*http.Request, error) {
-	body := daprEnvelope(ctx, p.ds, d.Event)
-	h := make(http.Header)
-	h.Set("Content-Type", wire.StructuredMediaType)
-	h.Set(headerPubSubName, p.ds.PubSub)
-	h.Set(headerTopic, p.ds.Topic)
-	h.Set(headerAttempt, strconv.Itoa(d.Attempt))
-	h.Set("User-Agent", headerUserAgent)
+// target is the target of route: one of the rules', or made now.
+func (p *daprPost) target(route string) (*target, error) {
+	if t, ok := p.targets[route]; ok {
+		return t, nil
+	}
+	return newRouteTarget(p.base, route)
+}
+
+// The canonical keys of the Dapr headers.
+var (
+	pubSubNameKey = http.CanonicalHeaderKey(headerPubSubName)
+	topicKey      = http.CanonicalHeaderKey(headerTopic)
+)
+
+// newRequest builds the request of one attempt to t: body, Dapr's
+// envelope of the event, as application/cloudevents+json, with the
+// headers pubsubname, topic, eventsidecar-attempt, the trace context of
+// ctx's span (the attempt's when it is recorded) and, with a secret, the
+// Standard Webhooks signature made at now.
+func (p *daprPost) newRequest(ctx context.Context, t *target, d Delivery, body []byte, now time.Time) (*http.Request, error) {
+	h := newHeaderWriter()
+	h.set("Content-Type", wire.StructuredMediaType)
+	h.set(pubSubNameKey, p.ds.PubSub)
+	h.set(topicKey, p.ds.Topic)
+	h.set(attemptKey, strconv.Itoa(d.Attempt))
+	h.set("User-Agent", headerUserAgent)
+	otel.GetTextMapPropagator().Inject(ctx, h)
 	if p.signer != nil {
 		if err := sign(h, p.signer, WebhookID(d.Event), now, body); err != nil {
 			return nil, err
 		}
 	}
-	route := d.Route
-	if route == "" {
-		route = "/"
+	return t.post(ctx, h, body), nil
+}
+
+// answer reads the app's answer resp to attempt number attempt and closes
+// its body. It returns the Outcome (daprOutcome of the verdict of the
+// first answerDrainMax bytes of the body, dapr.HTTPAnswer: a longer body
+// is cut, as no JSON) with clip.UTF8 of the body's first answerBodyMax
+// bytes, after reading and discarding up to answerDrainMax more bytes so
+// that the connection can be reused; and the error of a read that failed
+// before the end of the body, which only the span records. A body that
+// fits the pooled buffer (Dapr's {"status": ...}) costs no allocation.
+func (p *daprPost) answer(resp *http.Response, attempt int) (Outcome, error) {
+	defer resp.Body.Close()
+	buf := answerBuffers.Get().(*[answerBodyMax]byte)
+	defer answerBuffers.Put(buf)
+	n, err := fill(resp.Body, buf[:])
+	body := buf[:n]
+	if err == nil {
+		whole := bytes.NewBuffer(append(make([]byte, 0, 4*answerBodyMax), body...))
+		if _, err = whole.ReadFrom(io.LimitReader(resp.Body, answerDrainMax-answerBodyMax)); err == nil {
+			_, err = io.CopyN(io.Discard, resp.Body, answerDrainMax)
+		}
+		body = whole.Bytes()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+route, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
-	req.Header = h
-	return req, nil
+	o := daprOutcome(dapr.HTTPAnswer(resp.StatusCode, body), resp.StatusCode, resp.Header, attempt, p.retry)
+	o.Body = clip.UTF8(string(body[:min(len(body), answerBodyMax)]), answerBodyMax)
+	return o, err
 }
 
 // Reasons of a Dapr app's answers beyond the HTTP status.

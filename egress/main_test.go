@@ -6,4 +6,4 @@ import (
 	"github.com/eventsidecar/eventsidecar/tracing/tracingtest"
 )
 
-func TestMain(m *testing.M) { tracingtest.MainRecording(m) }
+func TestMain(m *testing.M) { tracingtest.Main(m) }

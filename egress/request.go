@@ -6,12 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/eventsidecar/eventsidecar/wire"
 )
@@ -43,7 +44,7 @@ func (w *Webhook) newRequest(ctx context.Context, d Delivery, now time.Time) (*h
 		h.set("Content-Type", wire.StructuredMediaType)
 	} else {
 		body = d.Event.Data()
-		h.setBinary(d.Event)
+		wire.EachBinaryHeader(d.Event, h.set)
 	}
 	h.set(attemptKey, strconv.Itoa(d.Attempt))
 	h.set("User-Agent", headerUserAgent)
@@ -56,17 +57,35 @@ func (w *Webhook) newRequest(ctx context.Context, d Delivery, now time.Time) (*h
 			return nil, err
 		}
 	}
+	return w.target.post(ctx, h, body), nil
+}
+
+// target is where attempts go: the URL, parsed once and shared by every
+// request, the requests' Host and the attributes of every attempt's span.
+type target struct {
+	url       *url.URL
+	host      string
+	spanAttrs []attribute.KeyValue
+}
+
+// newTarget is the target of tmpl, a request made by http.NewRequest.
+func newTarget(tmpl *http.Request) *target {
+	return &target{url: tmpl.URL, host: tmpl.Host, spanAttrs: attemptAttributes(tmpl.URL)}
+}
+
+// post is an HTTP/1.1 POST of body to t within ctx, with the header of h.
+func (t *target) post(ctx context.Context, h *headerWriter, body []byte) *http.Request {
 	tmpl := http.Request{
 		Method:     http.MethodPost,
-		URL:        w.url,
+		URL:        t.url,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     h.h,
-		Host:       w.host,
+		Host:       t.host,
 	}
 	setBody(&tmpl, body)
-	return tmpl.WithContext(ctx), nil
+	return tmpl.WithContext(ctx)
 }
 
 // setBody gives r body as http.NewRequest does: its length, a reader the
@@ -139,37 +158,4 @@ func (w *headerWriter) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// setBinary sets the headers wire.SetBinaryHeaders sets for ev (binary
-// content mode), with the keys of the context attributes known.
-func (w *headerWriter) setBinary(ev *event.Event) {
-	wire.EachAttribute(ev, func(name, value string) {
-		if name != "datacontenttype" {
-			w.set(ceKey(name), wire.EncodeHeader(value))
-		}
-	})
-	if ct := ev.DataContentType(); ct != "" {
-		w.set("Content-Type", ct)
-	}
-}
-
-// ceKeys are the canonical "ce-" header keys of the context attributes
-// but datacontenttype.
-var ceKeys = map[string]string{
-	"specversion": "Ce-Specversion",
-	"id":          "Ce-Id",
-	"source":      "Ce-Source",
-	"type":        "Ce-Type",
-	"dataschema":  "Ce-Dataschema",
-	"subject":     "Ce-Subject",
-	"time":        "Ce-Time",
-}
-
-// ceKey is the canonical "ce-" header key of attribute name.
-func ceKey(name string) string {
-	if k, ok := ceKeys[name]; ok {
-		return k
-	}
-	return textproto.CanonicalMIMEHeaderKey(wire.HeaderPrefix + name)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -291,45 +290,5 @@ func TestRequestDoesNotModifyEvent(t *testing.T) {
 	assertSameEvent(t, ev, &before)
 	if _, err := time.Parse(time.RFC3339, attributes(ev)["time"]); err != nil {
 		t.Errorf("time attribute: %v", err)
-	}
-}
-
-// TestBinaryHeadersAsWire checks that an attempt's binary headers are
-// those of wire.SetBinaryHeaders.
-func TestBinaryHeadersAsWire(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(*event.Event)
-	}{
-		{"every attribute", func(ev *event.Event) { ev.SetDataSchema("https://example.com/s.json") }},
-		{"no optional attribute", func(ev *event.Event) {
-			ev.SetSubject("")
-			ev.SetDataContentType("")
-			ev.SetTime(time.Time{})
-			delete(ev.Context.(*event.EventContextV1).Extensions, "partitionkey")
-		}},
-		{"percent-encoded values", func(ev *event.Event) {
-			ev.SetSubject("Euro € 😀")
-			ev.SetExtension("note", `50% "off"`)
-		}},
-		{"extensions of every type", func(ev *event.Event) {
-			ev.SetExtension("priority", int32(5))
-			ev.SetExtension("urgent", true)
-			ev.SetExtension("ref", "https://example.com/x")
-			ev.SetExtension("z9", []byte{1, 2})
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ev := testEvent()
-			tt.change(ev)
-			want := http.Header{}
-			wire.SetBinaryHeaders(want, ev)
-			h := newHeaderWriter()
-			h.setBinary(ev)
-			if !reflect.DeepEqual(h.h, want) {
-				t.Errorf("headers\n%v, want\n%v", h.h, want)
-			}
-		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -26,51 +25,70 @@ const (
 	attrOutcome = attribute.Key("eventsidecar.outcome")
 )
 
-// attemptSpanName is the name of a webhook attempt's client span, the
-// otelhttp transport's for a POST.
+// attemptSpanName is the name of an attempt's client span, the otelhttp
+// transport's for a POST.
 const attemptSpanName = "HTTP POST"
 
 // traceHeaders is ctx's trace context as traceparent and tracestate.
 func traceHeaders(ctx context.Context) (parent, state string) {
-	c := propagation.MapCarrier{}
-	otel.GetTextMapPropagator().Inject(ctx, c)
-	return c["traceparent"], c["tracestate"]
+	var c traceCarrier
+	otel.GetTextMapPropagator().Inject(ctx, &c)
+	return c.parent, c.state
 }
 
-// attemptTagger marks the HTTP client span of an attempt (made by the
-// otelhttp transport around it) with the attempt number.
-type attemptTagger struct{ next http.RoundTripper }
+// traceCarrier keeps the traceparent and tracestate a propagator writes,
+// without a map (propagation.TextMapCarrier).
+type traceCarrier struct{ parent, state string }
 
-func (t attemptTagger) RoundTrip(r *http.Request) (*http.Response, error) {
-	if n, err := strconv.Atoi(r.Header.Get(headerAttempt)); err == nil {
-		trace.SpanFromContext(r.Context()).SetAttributes(attrAttempt.Int(n))
+// Set keeps value when key is traceparent or tracestate.
+func (c *traceCarrier) Set(key, value string) {
+	switch key {
+	case "traceparent":
+		c.parent = value
+	case "tracestate":
+		c.state = value
 	}
-	return t.next.RoundTrip(r)
 }
 
-// tagOutcome marks the HTTP client span of an answered attempt with its
-// outcome; it must run before the answer's body is closed, which ends the
-// span.
-func tagOutcome(resp *http.Response, o Outcome) {
-	trace.SpanFromContext(resp.Request.Context()).SetAttributes(attrOutcome.String(o.Kind.String()))
+// Get returns the value kept for key, or "".
+func (c *traceCarrier) Get(key string) string {
+	switch key {
+	case "traceparent":
+		return c.parent
+	case "tracestate":
+		return c.state
+	}
+	return ""
 }
+
+// Keys lists traceparent and tracestate.
+func (c *traceCarrier) Keys() []string { return []string{"traceparent", "tracestate"} }
 
 // clientKind makes a span a client span, made once.
 var clientKind = trace.WithSpanKind(trace.SpanKindClient)
 
-// startAttemptSpan starts the HTTP client span of a webhook attempt,
-// number n, as a child of ctx's span, with the attributes the otelhttp
-// transport gives a request to the same endpoint and the attempt number;
-// without a span in ctx, it is the root of a new trace. When ctx's span is
-// not recorded, neither would its child be (the samplers decide by the
-// parent or the trace id): it returns ctx and a span that does nothing,
-// and the request carries ctx's trace context.
-func (w *Webhook) startAttemptSpan(ctx context.Context, n int) (context.Context, trace.Span) {
-	if parent := trace.SpanFromContext(ctx); parent.SpanContext().IsValid() && !parent.IsRecording() {
-		return ctx, noop.Span{}
+// tracerName is the name of the sidecar's tracer (tracing.Tracer's).
+const tracerName = "github.com/eventsidecar/eventsidecar"
+
+// startAttemptSpan starts the HTTP client span of an attempt, number n,
+// to t, as a child of ctx's span, with the attributes the otelhttp
+// transport gives a request to the same URL and the attempt number. The
+// span comes from the provider of ctx's span, as the otelhttp transport
+// took it; without a span in ctx, it is the root of a new trace of the
+// sidecar's tracer. When ctx's span is not recorded, neither would its
+// child be (the samplers decide by the parent or the trace id): it
+// returns ctx and a span that does nothing, and the request carries
+// ctx's trace context.
+func startAttemptSpan(ctx context.Context, t *target, n int) (context.Context, trace.Span) {
+	tr := tracer
+	if parent := trace.SpanFromContext(ctx); parent.SpanContext().IsValid() {
+		if !parent.IsRecording() {
+			return ctx, noop.Span{}
+		}
+		tr = parent.TracerProvider().Tracer(tracerName)
 	}
-	ctx, span := tracer.Start(ctx, attemptSpanName, clientKind)
-	span.SetAttributes(w.spanAttrs...)
+	ctx, span := tr.Start(ctx, attemptSpanName, clientKind)
+	span.SetAttributes(t.spanAttrs...)
 	span.SetAttributes(attrAttempt.Int(n))
 	return ctx, span
 }

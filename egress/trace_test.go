@@ -7,25 +7,22 @@ import (
 	"strings"
 	"testing"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// recordSpans records the spans the tests' tracer provider ends until the
-// test ends.
-func recordSpans(t *testing.T) *tracetest.SpanRecorder {
+// recordSpans is a tracer whose spans are recorded, until the test ends,
+// by the recorder it returns with it. An attempt within one of its spans
+// starts its client span with the same provider, as the otelhttp
+// transport did.
+func recordSpans(t *testing.T) (*tracetest.SpanRecorder, trace.Tracer) {
 	t.Helper()
-	tp, ok := otel.GetTracerProvider().(*sdktrace.TracerProvider)
-	if !ok {
-		t.Fatalf("tracer provider %T, want the SDK's (tracingtest.MainRecording)", otel.GetTracerProvider())
-	}
 	rec := tracetest.NewSpanRecorder()
-	tp.RegisterSpanProcessor(rec)
-	t.Cleanup(func() { tp.UnregisterSpanProcessor(rec) })
-	return rec
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	return rec, tp.Tracer("test")
 }
 
 // childrenOf are the ended spans whose parent is parent.
@@ -42,7 +39,7 @@ func childrenOf(rec *tracetest.SpanRecorder, parent trace.SpanContext) []sdktrac
 // TestAttemptSpan pins the client span of a recorded attempt to what the
 // otelhttp transport made of it: its name, kind, attributes and status.
 func TestAttemptSpan(t *testing.T) {
-	rec := recordSpans(t)
+	rec, tr := recordSpans(t)
 	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/500") {
 			w.WriteHeader(http.StatusInternalServerError)
@@ -76,7 +73,7 @@ func TestAttemptSpan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newTestWebhook(t, testSubscription(tt.endpoint))
-			ctx, process := tracer.Start(context.Background(), "process test", trace.WithSpanKind(trace.SpanKindConsumer))
+			ctx, process := tr.Start(context.Background(), "process test", trace.WithSpanKind(trace.SpanKindConsumer))
 			w.Attempt(ctx, Delivery{Event: testEvent(), Attempt: 2})
 			process.End()
 			spans := childrenOf(rec, process.SpanContext())
@@ -104,13 +101,13 @@ func TestAttemptSpan(t *testing.T) {
 // TestUnsampledAttempt checks that an attempt within a span that is not
 // recorded makes no span and sends that span's trace context.
 func TestUnsampledAttempt(t *testing.T) {
-	rec := recordSpans(t)
+	rec, tr := recordSpans(t)
 	srv, got := appReceiver(t)
 	w := newTestWebhook(t, testSubscription(srv.URL))
 	remote := trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: trace.TraceID{0x4b, 0xf9}, SpanID: trace.SpanID{0x0f}, Remote: true,
 	}))
-	ctx, process := tracer.Start(remote, "process test")
+	ctx, process := tr.Start(remote, "process test")
 	defer process.End()
 	if process.IsRecording() {
 		t.Fatal("the process span of an unsampled trace is recorded")
@@ -129,7 +126,7 @@ func TestUnsampledAttempt(t *testing.T) {
 // off marks the attempt's span with the error, as the otelhttp transport
 // did, while the outcome stands on the status.
 func TestAttemptSpanTruncatedAnswer(t *testing.T) {
-	rec := recordSpans(t)
+	rec, tr := recordSpans(t)
 	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		conn, buf, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -141,7 +138,7 @@ func TestAttemptSpanTruncatedAnswer(t *testing.T) {
 		_ = buf.Flush()
 	}))
 	w := newTestWebhook(t, testSubscription(srv.URL))
-	ctx, process := tracer.Start(context.Background(), "process test")
+	ctx, process := tr.Start(context.Background(), "process test")
 	o := w.Attempt(ctx, Delivery{Event: testEvent(), Attempt: 1})
 	process.End()
 	if o.Kind != Delivered || o.Body != "short" {

@@ -7,13 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/eventsidecar/eventsidecar/config"
 	"github.com/eventsidecar/eventsidecar/internal/clip"
@@ -24,17 +21,17 @@ const (
 	// answerBodyMax bounds Outcome.Body.
 	answerBodyMax = 1 << 10
 	// answerDrainMax bounds what is read and discarded after Outcome.Body
-	// so that the connection can be reused; a longer answer closes it.
+	// so that the connection can be reused; a longer answer closes it. A
+	// Dapr app's answer is judged by its first answerDrainMax bytes, and
+	// as many more are drained.
 	answerDrainMax = 64 << 10
 )
 
 // Webhook makes delivery attempts to one subscription's endpoint (contract
 // §5). Safe for concurrent use.
 type Webhook struct {
-	url        *url.URL // the endpoint's, shared by every request
-	host       string   // the requests' Host
-	auth       string   // Authorization from the endpoint's user information, or ""
-	spanAttrs  []attribute.KeyValue
+	target     *target // the endpoint
+	auth       string  // Authorization from the endpoint's user information, or ""
 	structured bool
 	timeout    time.Duration
 	retry      config.Retry
@@ -56,8 +53,7 @@ func NewWebhook(sub config.Subscription) (*Webhook, error) {
 		return nil, fmt.Errorf("egress: subscription %q: endpoint must be an absolute http or https URL", sub.Name)
 	}
 	w := &Webhook{
-		url: tmpl.URL, host: tmpl.Host, spanAttrs: attemptAttributes(tmpl.URL),
-		timeout: sub.Timeout, retry: sub.Retry, transport: baseTransport(sub.MaxInFlight),
+		target: newTarget(tmpl), timeout: sub.Timeout, retry: sub.Retry, transport: baseTransport(sub.MaxInFlight),
 	}
 	if u := tmpl.URL.User; u != nil {
 		password, _ := u.Password()
@@ -79,23 +75,8 @@ func NewWebhook(sub config.Subscription) (*Webhook, error) {
 	return w, nil
 }
 
-// noRedirects makes a client return a redirect as the answer.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// newClient is the HTTP client of a Dapr app's attempts: it follows no
-// redirects, bounds each attempt by sub.Timeout, traces each attempt in a
-// client span tagged with its number (the otelhttp transport), and keeps
-// up to sub.MaxInFlight idle connections (baseTransport).
-func newClient(sub config.Subscription) *http.Client {
-	return &http.Client{
-		Transport:     otelhttp.NewTransport(attemptTagger{next: baseTransport(sub.MaxInFlight)}),
-		Timeout:       sub.Timeout,
-		CheckRedirect: noRedirects,
-	}
-}
-
-// baseTransport is the connection pool of a webhook: up to maxIdle idle
-// connections to its endpoint, and no proxy from the environment (only the
+// baseTransport is the connection pool of a webhook or a Dapr app: up to
+// maxIdle idle connections to its endpoint, and no proxy from the environment (only the
 // configured endpoint is contacted).
 func baseTransport(maxIdle int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
@@ -126,9 +107,9 @@ func (w *Webhook) Attempt(ctx context.Context, d Delivery) Outcome {
 // transport itself: an http.Client would copy its header for redirects,
 // which are never followed.
 func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcome {
-	spanCtx, span := w.startAttemptSpan(ctx, d.Attempt)
+	spanCtx, span := startAttemptSpan(ctx, w.target, d.Attempt)
 	defer span.End()
-	reqCtx, cancel := w.bound(spanCtx)
+	reqCtx, cancel := bound(spanCtx, w.timeout)
 	defer cancel()
 	req, err := w.newRequest(reqCtx, d, now)
 	if err != nil {
@@ -150,12 +131,12 @@ func (w *Webhook) attempt(ctx context.Context, d Delivery, now time.Time) Outcom
 	return o
 }
 
-// bound is ctx ending after the webhook's timeout, if it has one.
-func (w *Webhook) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if w.timeout <= 0 {
+// bound is ctx ending after timeout, unless timeout is 0 or less.
+func bound(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, w.timeout)
+	return context.WithTimeout(ctx, timeout)
 }
 
 // noAnswer tells apart the ways a request can get no answer: ctx ended
@@ -184,15 +165,7 @@ func readAnswer(body io.ReadCloser) (string, error) {
 	defer body.Close()
 	buf := answerBuffers.Get().(*[answerBodyMax]byte)
 	defer answerBuffers.Put(buf)
-	var (
-		n   int
-		err error
-	)
-	for n < len(buf) && err == nil {
-		var m int
-		m, err = body.Read(buf[n:])
-		n += m
-	}
+	n, err := fill(body, buf[:])
 	if err == nil {
 		_, err = io.CopyN(io.Discard, body, answerDrainMax)
 	}
@@ -203,4 +176,20 @@ func readAnswer(body io.ReadCloser) (string, error) {
 		return "", err
 	}
 	return clip.UTF8(string(buf[:n]), answerBodyMax), err
+}
+
+// fill reads from r until buf is full or a read fails, and returns how
+// many bytes it read and the error (io.EOF at the end of r), nil when buf
+// is full.
+func fill(r io.Reader, buf []byte) (int, error) {
+	var (
+		n   int
+		err error
+	)
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = r.Read(buf[n:])
+		n += m
+	}
+	return n, err
 }

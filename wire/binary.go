@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
 	"sort"
 	"strings"
@@ -168,16 +169,53 @@ func contentType(h http.Header) (*string, *FieldError) {
 	return &ct, nil
 }
 
-// SetBinaryHeaders sets the binary content mode headers of ev in h: every
-// attribute but datacontenttype as a percent-encoded "ce-" header, and
-// datacontenttype, when set, as Content-Type. The body is ev.Data().
+// SetBinaryHeaders sets the binary content mode headers of ev in h, those
+// of EachBinaryHeader, each the one value of its key. The body is
+// ev.Data().
 func SetBinaryHeaders(h http.Header, ev *event.Event) {
+	EachBinaryHeader(ev, func(key, value string) { h[key] = []string{value} })
+}
+
+// EachBinaryHeader calls fn for every binary content mode header of ev,
+// with its canonical key (textproto.CanonicalMIMEHeaderKey, known without
+// work for the spec's attributes) and its value: every attribute but
+// datacontenttype as a percent-encoded "ce-" header, in EachAttribute's
+// order, then datacontenttype, when set, as Content-Type. The body is
+// ev.Data().
+func EachBinaryHeader(ev *event.Event, fn func(key, value string)) {
 	EachAttribute(ev, func(name, value string) {
 		if name != "datacontenttype" {
-			h.Set(HeaderPrefix+name, EncodeHeader(value))
+			fn(binaryKey(name), EncodeHeader(value))
 		}
 	})
 	if ct := ev.DataContentType(); ct != "" {
-		h.Set("Content-Type", ct)
+		fn("Content-Type", ct)
 	}
+}
+
+// binaryKey is the canonical key of the "ce-" header of attribute name.
+func binaryKey(name string) string {
+	switch name {
+	case "specversion":
+		return "Ce-Specversion"
+	case "id":
+		return "Ce-Id"
+	case "source":
+		return "Ce-Source"
+	case "type":
+		return "Ce-Type"
+	case "dataschema":
+		return "Ce-Dataschema"
+	case "subject":
+		return "Ce-Subject"
+	case "time":
+		return "Ce-Time"
+	case "traceparent":
+		return "Ce-Traceparent"
+	case "tracestate":
+		return "Ce-Tracestate"
+	case "partitionkey":
+		return "Ce-Partitionkey"
+	}
+	return textproto.CanonicalMIMEHeaderKey(HeaderPrefix + name)
 }

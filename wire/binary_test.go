@@ -2,8 +2,12 @@ package wire
 
 import (
 	"net/http"
+	"net/textproto"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
 )
 
 func TestDecodeBinary(t *testing.T) {
@@ -154,5 +158,84 @@ func TestDecodeBinaryLeavesToValidate(t *testing.T) {
 			}
 			wantFieldError(t, Validate(&ev), -1, tt.field, tt.reasonHas)
 		})
+	}
+}
+
+// binaryEvent is an event with every context attribute but dataschema and
+// an extension.
+func binaryEvent() *event.Event {
+	ev := event.New()
+	ev.SetID("evt-1")
+	ev.SetSource("/orders")
+	ev.SetType("com.example.order.created")
+	ev.SetSubject("order-42")
+	ev.SetTime(time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC))
+	ev.SetDataContentType("application/json")
+	ev.SetExtension("partitionkey", "customer-7")
+	ev.DataEncoded = []byte(`{"order":42}`)
+	return &ev
+}
+
+// TestBinaryHeaders checks that the binary headers of an event are those
+// http.Header.Set makes of every attribute but datacontenttype as a
+// percent-encoded ce- header and of datacontenttype as Content-Type, and
+// that EachBinaryHeader gives them with canonical keys.
+func TestBinaryHeaders(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*event.Event)
+	}{
+		{"every attribute", func(ev *event.Event) { ev.SetDataSchema("https://example.com/s.json") }},
+		{"no optional attribute", func(ev *event.Event) {
+			ev.SetSubject("")
+			ev.SetDataContentType("")
+			ev.SetTime(time.Time{})
+			delete(ev.Context.(*event.EventContextV1).Extensions, "partitionkey")
+		}},
+		{"percent-encoded values", func(ev *event.Event) {
+			ev.SetSubject("Euro € 😀")
+			ev.SetExtension("note", `50% "off"`)
+		}},
+		{"extensions of every type", func(ev *event.Event) {
+			ev.SetExtension("priority", int32(5))
+			ev.SetExtension("urgent", true)
+			ev.SetExtension("ref", "https://example.com/x")
+			ev.SetExtension("z9", []byte{1, 2})
+			ev.SetExtension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+			ev.SetExtension("tracestate", "a=b")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := binaryEvent()
+			tt.change(ev)
+			want := http.Header{}
+			EachAttribute(ev, func(name, value string) {
+				if name != "datacontenttype" {
+					want.Set(HeaderPrefix+name, EncodeHeader(value))
+				}
+			})
+			if ct := ev.DataContentType(); ct != "" {
+				want.Set("Content-Type", ct)
+			}
+			got := http.Header{}
+			SetBinaryHeaders(got, ev)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("headers\n%v, want\n%v", got, want)
+			}
+			EachBinaryHeader(ev, func(key, _ string) {
+				if c := textproto.CanonicalMIMEHeaderKey(key); key != c {
+					t.Errorf("key %q, want the canonical %q", key, c)
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkSetBinaryHeaders(b *testing.B) {
+	ev := binaryEvent()
+	b.ReportAllocs()
+	for b.Loop() {
+		SetBinaryHeaders(make(http.Header, 8), ev)
 	}
 }
