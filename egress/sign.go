@@ -47,8 +47,8 @@ func newSigner(secret string) (*standardwebhooks.Webhook, error) {
 	return s, nil
 }
 
-// headerSetter is a request's header as sign writes it: an http.Header or
-// a headerWriter.
+// headerSetter is a request's header as sign writes it (a headerWriter;
+// an http.Header in tests).
 type headerSetter interface{ Set(key, value string) }
 
 // sign sets the Standard Webhooks headers webhook-id, webhook-timestamp

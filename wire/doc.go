@@ -18,8 +18,8 @@
 //   - mode.go: how an HTTP request carries its events (Mode, DetectMode);
 //   - raw.go, binary.go, structured.go, batch.go: the HTTP decoders of each
 //     mode (DecodeRaw, DecodeBinary, DecodeStructured, DecodeBatch) and the
-//     writers of the binary and structured modes (SetBinaryHeaders,
-//     EncodeStructured); json.go: the JSON values they read and write;
+//     writers of the binary and structured modes (EachBinaryHeader,
+//     SetBinaryHeaders, EncodeStructured); json.go: the JSON values they read and write;
 //   - proto.go: the CloudEvents protobuf format, as the gRPC API receives
 //     it (DecodeProto);
 //   - validate.go: the event rules of the spec, to the letter (Validate);
