@@ -223,16 +223,7 @@ func TestDaprUnsampledAttempt(t *testing.T) {
 // stands on what was read.
 func TestDaprAttemptSpanTruncatedAnswer(t *testing.T) {
 	rec, tr := recordSpans(t)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		conn, buf, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"status\":\"DROP\"}")
-		_ = buf.Flush()
-	}))
+	srv := cutAnswerServer(t, `{"status":"DROP"}`)
 	p := newTestDaprPost(t, srv.URL, ordersRoutes("/orders"), "")
 	ctx, process := tr.Start(context.Background(), "process test")
 	o := p.Attempt(ctx, Delivery{Event: testEvent(), Attempt: 1, Route: "/orders"})

@@ -3,6 +3,7 @@ package egress
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -127,16 +128,7 @@ func TestUnsampledAttempt(t *testing.T) {
 // did, while the outcome stands on the status.
 func TestAttemptSpanTruncatedAnswer(t *testing.T) {
 	rec, tr := recordSpans(t)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		conn, buf, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
-		_ = buf.Flush()
-	}))
+	srv := cutAnswerServer(t, "short")
 	w := newTestWebhook(t, testSubscription(srv.URL))
 	ctx, process := tr.Start(context.Background(), "process test")
 	o := w.Attempt(ctx, Delivery{Event: testEvent(), Attempt: 1})
@@ -148,4 +140,19 @@ func TestAttemptSpanTruncatedAnswer(t *testing.T) {
 	if len(spans) != 1 || spans[0].Status().Code != codes.Error {
 		t.Fatalf("attempt spans %v, want one with an error status", spans)
 	}
+}
+
+// cutAnswerServer answers 200 with a body that breaks off after body,
+// short of the 100 bytes its Content-Length promises.
+func cutAnswerServer(t *testing.T, body string) *httptest.Server {
+	return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + body)
+		_ = buf.Flush()
+	}))
 }
