@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/eventsidecar/eventsidecar/internal/pause"
@@ -122,7 +121,7 @@ func (o ProvisionOptions) names() []string {
 type Provisioned struct {
 	cert   *tls.Certificate
 	ca     []byte
-	client kubernetes.Interface
+	client *Client
 	opts   ProvisionOptions
 
 	mu      sync.Mutex // guards written and lastErr
@@ -141,7 +140,7 @@ type Provisioned struct {
 //
 // The client needs get and create on Secrets in the namespace; Run needs
 // get and update on the MutatingWebhookConfiguration.
-func Provision(ctx context.Context, client kubernetes.Interface, opts ProvisionOptions) (*Provisioned, error) {
+func Provision(ctx context.Context, client *Client, opts ProvisionOptions) (*Provisioned, error) {
 	opts, err := opts.complete()
 	if err != nil {
 		return nil, err
@@ -159,10 +158,9 @@ func Provision(ctx context.Context, client kubernetes.Interface, opts ProvisionO
 
 // getOrCreateSecret gets the Secret, creating it when absent; when another
 // replica creates it at the same time, it gets that one.
-func getOrCreateSecret(ctx context.Context, client kubernetes.Interface, opts ProvisionOptions) (*corev1.Secret, error) {
-	secrets := client.CoreV1().Secrets(opts.Namespace)
+func getOrCreateSecret(ctx context.Context, client *Client, opts ProvisionOptions) (*corev1.Secret, error) {
 	where := opts.Namespace + "/" + opts.Secret
-	s, err := secrets.Get(ctx, opts.Secret, metav1.GetOptions{})
+	s, err := client.getSecret(ctx, opts.Namespace, opts.Secret)
 	if err == nil {
 		opts.Log.Info("serving certificate from secret", "secret", where)
 		return s, nil
@@ -180,7 +178,7 @@ func getOrCreateSecret(ctx context.Context, client kubernetes.Interface, opts Pr
 		Type: corev1.SecretTypeTLS,
 		Data: data,
 	}
-	created, err := secrets.Create(ctx, s, metav1.CreateOptions{FieldManager: fieldManager})
+	created, err := client.createSecret(ctx, s)
 	if err == nil {
 		opts.Log.Info("serving certificate created", "secret", where, "names", opts.names())
 		return created, nil
@@ -188,7 +186,7 @@ func getOrCreateSecret(ctx context.Context, client kubernetes.Interface, opts Pr
 	if !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("inject: create secret %s: %w", where, err)
 	}
-	if s, err = secrets.Get(ctx, opts.Secret, metav1.GetOptions{}); err != nil {
+	if s, err = client.getSecret(ctx, opts.Namespace, opts.Secret); err != nil {
 		return nil, fmt.Errorf("inject: get secret %s another replica created: %w", where, err)
 	}
 	opts.Log.Info("serving certificate from secret another replica created", "secret", where)
@@ -258,11 +256,10 @@ func (p *Provisioned) check(ctx context.Context) error {
 // syncCABundle updates the configuration where its caBundles differ from
 // the CA, retrying on conflicts, and returns how many webhooks it changed.
 func (p *Provisioned) syncCABundle(ctx context.Context) (int, error) {
-	configs := p.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	var n int
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		n = 0
-		cfg, err := configs.Get(ctx, p.opts.WebhookConfig, metav1.GetOptions{})
+		cfg, err := p.client.getWebhookConfig(ctx, p.opts.WebhookConfig)
 		if err != nil {
 			return err
 		}
@@ -273,7 +270,7 @@ func (p *Provisioned) syncCABundle(ctx context.Context) (int, error) {
 		if changed == 0 {
 			return nil
 		}
-		if _, err := configs.Update(ctx, cfg, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		if err := p.client.updateWebhookConfig(ctx, cfg); err != nil {
 			return err
 		}
 		n = changed

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -198,9 +197,9 @@ func (c *injectCommand) provision(ctx context.Context, log *slog.Logger) (*injec
 	}
 	cfg.UserAgent = "eventsidecar-inject/" + version
 	cfg.Timeout = kubeTimeout
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := inject.NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	klog.SetSlogLogger(log)
 	return inject.Provision(ctx, client, inject.ProvisionOptions{
