@@ -21,9 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/eventsidecar/eventsidecar/internal/graceful"
@@ -210,32 +208,31 @@ func traceID(traceparent string) string {
 	return parts[1]
 }
 
-// readEvent reads the request's CloudEvent with the SDK's HTTP binding,
-// having first percent-decoded the binary-mode ce- header values, which the
-// SDK leaves encoded.
+// readEvent reads the request's CloudEvent, in binary or structured mode
+// of the CloudEvents HTTP binding, with the decoders and the validation of
+// the sidecar's publish path (package wire), which hold it to the spec as
+// publishing does.
 func readEvent(r *http.Request, body []byte) (*event.Event, error) {
-	h := r.Header.Clone()
-	for k, vs := range h {
-		if !strings.HasPrefix(strings.ToLower(k), wire.HeaderPrefix) {
-			continue
-		}
-		for i, v := range vs {
-			dv, err := wire.DecodeHeader(v)
-			if err != nil {
-				return nil, fmt.Errorf("header %s: %w", k, err)
-			}
-			vs[i] = dv
-		}
-	}
-	msg := cehttp.NewMessage(h, io.NopCloser(bytes.NewReader(body)))
-	ev, err := binding.ToEvent(r.Context(), msg)
+	mode, err := wire.DetectMode(r.Header)
 	if err != nil {
 		return nil, err
 	}
-	if err := ev.Validate(); err != nil {
+	var ev event.Event
+	switch mode {
+	case wire.ModeBinary:
+		ev, err = wire.DecodeBinary(r.Header, body)
+	case wire.ModeStructured:
+		ev, err = wire.DecodeStructured(body)
+	default:
+		return nil, fmt.Errorf("neither binary mode (no ce-specversion header) nor structured (Content-Type %q)", r.Header.Get("Content-Type"))
+	}
+	if err == nil {
+		err = wire.Validate(&ev)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return ev, nil
+	return &ev, nil
 }
 
 func (d *delivery) setData(data []byte) {

@@ -219,7 +219,7 @@ func TestListenRefuses(t *testing.T) {
 		wantOut      string
 	}{
 		{"not a CloudEvent", http.MethodPost, http.Header{"Content-Type": {"text/plain"}}, []byte("hello"), 400, "error: not a CloudEvent"},
-		{"bad header encoding", http.MethodPost, bad, nil, 400, "Ce-Subject"},
+		{"bad header encoding", http.MethodPost, bad, nil, 400, "ce-subject: must be percent-encoded UTF-8"},
 		{"GET", http.MethodGet, http.Header{}, nil, 405, ""},
 	}
 	for _, tt := range tests {
