@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/eventsidecar/eventsidecar/inject"
+	"github.com/eventsidecar/eventsidecar/internal/syncbuf"
 )
 
 // What TestProvisionRaces provisions.
@@ -62,7 +63,7 @@ func TestProvisionRaces(t *testing.T) {
 		}
 		return err
 	})
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	opts.Log = slog.New(slog.NewTextHandler(log, nil))
 	client, err := inject.NewClient(&rest.Config{Host: proxy.url, UserAgent: provisionUserAgent, Timeout: c.config.Timeout})
 	if err != nil {
@@ -265,22 +266,4 @@ func (p *apiProxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.log, p.agents = nil, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
