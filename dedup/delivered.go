@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,43 +16,83 @@ import (
 )
 
 // deliveredBucketPrefix starts the name of the KV bucket holding a
-// stream's delivered set.
+// stream's failure counts (and, before the delivered log, its delivered
+// set), and the name of its delivered log's stream.
 const deliveredBucketPrefix = "eventsidecar-delivered-"
+
+// logSubjectPrefix starts the subjects of the delivered logs: one per
+// events stream, with a token per subscription after it.
+const logSubjectPrefix = "$EVENTSIDECAR.delivered."
 
 // Delivered remembers which events each subscription's app answered 2xx
 // for, and how many attempts to deliver a stored event failed (those that
-// count toward max_attempts), for the duplicate window, in a JetStream
-// key-value bucket, so that every sidecar sharing the broker sees the
-// same. Its methods fail until Ensure has put the bucket in place. It is
-// safe for concurrent use; it does not own the JetStream context it was
-// made with, and has nothing to close.
+// count toward max_attempts), for the duplicate window, in the broker, so
+// that every sidecar sharing it sees the same.
+//
+// Deliveries are records in the delivered log, a stream with a subject per
+// subscription whose messages expire after the window, each carrying the
+// keys of the events one append recorded: Mark joins the next append,
+// which carries every key that came meanwhile, and Seen answers from the
+// keys read so far, or, when its key is not among them, once it has read
+// every record the log held when it asked. Failure counts are keys of a
+// key-value bucket. Its methods fail until Ensure has put both in place.
+// It is safe for concurrent use; it does not own the JetStream context it
+// was made with, and has nothing to close.
 type Delivered struct {
-	js     jetstream.JetStream
-	cfg    jetstream.KeyValueConfig
-	bucket string
-	kv     atomic.Pointer[bucketHandle] // nil until Ensure succeeded
+	js        jetstream.JetStream
+	cfg       jetstream.KeyValueConfig
+	bucket    string
+	logCfg    jetstream.StreamConfig
+	logPrefix string                       // the subjects of this log, less the subscription's token
+	kv        atomic.Pointer[bucketHandle] // nil until Ensure succeeded
+	log       atomic.Pointer[logHandle]    // nil until Ensure succeeded
+
+	mu   sync.Mutex
+	subs map[string]*subLog // by subscription name
+
+	// legacyUntil is when the last key an earlier version recorded in the
+	// bucket, for a delivery, leaves the window (unix nanoseconds; 0: none
+	// was found): until then Seen also looks such keys up. legacyNext is
+	// when to look for one again.
+	legacyUntil atomic.Int64
+	legacyNext  atomic.Int64
+	legacyCheck sync.Mutex // held while they are checked again
 }
 
 // bucketHandle holds the bucket's handle, for an atomic.Pointer.
 type bucketHandle struct{ jetstream.KeyValue }
 
-// NewDelivered returns the delivered set of stream in the bucket
-// "eventsidecar-delivered-<stream>" (the stream name with every character
-// outside A-Z, a-z, 0-9, "_" and "-" replaced by "_"), whose entries
-// expire after window, one value per key, in file storage with replicas
-// copies (at least 1). It does not talk to the broker: Ensure does.
+// NewDelivered returns the delivered set of stream: its log is the stream
+// "eventsidecar-delivered-<stream>" on subjects
+// "$EVENTSIDECAR.delivered.<stream>.>", its failure counts are in the
+// bucket of the same name (the stream name with every character outside
+// A-Z, a-z, 0-9, "_" and "-" replaced by "_" in each), and both expire
+// after window, in file storage with replicas copies (at least 1). The
+// keys read from the log take about 50 bytes of memory per delivered event
+// within the window. NewDelivered does not talk to the broker: Ensure
+// does.
 func NewDelivered(js jetstream.JetStream, stream string, window time.Duration, replicas int) (*Delivered, error) {
 	if window <= 0 {
 		return nil, fmt.Errorf("dedup: delivered set: the duplicate window must be positive, got %s", window)
 	}
 	bucket := deliveredBucket(stream)
-	return &Delivered{js: js, bucket: bucket, cfg: jetstream.KeyValueConfig{
+	prefix := logSubjectPrefix + bucket[len(deliveredBucketPrefix):]
+	return &Delivered{js: js, bucket: bucket, logPrefix: prefix, cfg: jetstream.KeyValueConfig{
 		Bucket:      bucket,
-		Description: "eventsidecar: events the app answered 2xx for, per subscription",
+		Description: "eventsidecar: failed attempts per stored event and subscription",
 		History:     1,
 		TTL:         window,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(replicas, 1),
+	}, logCfg: jetstream.StreamConfig{
+		Name:        bucket,
+		Description: "eventsidecar: events the app answered 2xx for, per subscription",
+		Subjects:    []string{prefix + ".>"},
+		MaxAge:      window,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+		Discard:     jetstream.DiscardOld,
+		AllowDirect: true,
 	}}, nil
 }
 
@@ -67,15 +108,23 @@ func OpenDelivered(ctx context.Context, js jetstream.JetStream, stream string, w
 	return d, nil
 }
 
-// Ensure creates the bucket or updates it to the settings NewDelivered
-// was given. It is idempotent, and safe while other sidecars ensure the
-// same bucket; run it again after the broker may have lost its state.
+// Ensure creates the log and the bucket or updates them to the settings
+// NewDelivered was given. It is idempotent, and safe while other sidecars
+// ensure the same; run it again after the broker may have lost its state.
 func (d *Delivered) Ensure(ctx context.Context) error {
 	kv, err := d.js.CreateOrUpdateKeyValue(ctx, d.cfg)
 	if err != nil {
 		return fmt.Errorf("dedup: create or update bucket %q: %w", d.bucket, err)
 	}
+	if err := d.checkLegacy(ctx); err != nil {
+		return err
+	}
+	s, err := d.js.CreateOrUpdateStream(ctx, d.logCfg)
+	if err != nil {
+		return fmt.Errorf("dedup: create or update the delivered log %q: %w", d.logCfg.Name, err)
+	}
 	d.kv.Store(&bucketHandle{kv})
+	d.log.Store(&logHandle{stream: s, name: d.logCfg.Name, created: s.CachedInfo().Created})
 	return nil
 }
 
@@ -86,6 +135,30 @@ func (d *Delivered) store() (jetstream.KeyValue, error) {
 		return nil, fmt.Errorf("%w: bucket %q", ErrNotReady, d.bucket)
 	}
 	return h.KeyValue, nil
+}
+
+// logStream is the log's stream, or an error wrapping ErrNotReady.
+func (d *Delivered) logStream() (*logHandle, error) {
+	h := d.log.Load()
+	if h == nil {
+		return nil, fmt.Errorf("%w: log %q", ErrNotReady, d.logCfg.Name)
+	}
+	return h, nil
+}
+
+// subLog is subscription's part of the log.
+func (d *Delivered) subLog(subscription string) *subLog {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.subs[subscription]
+	if l == nil {
+		if d.subs == nil {
+			d.subs = map[string]*subLog{}
+		}
+		l = newSubLog(d.js, d.logPrefix, subscription, d.cfg.TTL, d.logStream)
+		d.subs[subscription] = l
+	}
+	return l
 }
 
 // deliveredBucket is the bucket name for stream, within the KV bucket name
@@ -101,34 +174,36 @@ func deliveredBucket(stream string) string {
 }
 
 // Seen reports whether the event with source and id was marked delivered
-// for subscription within the window.
+// for subscription within the window: by any sidecar, when that record was
+// stored before Seen was called.
 func (d *Delivered) Seen(ctx context.Context, subscription, source, id string) (bool, error) {
-	kv, err := d.store()
-	if err != nil {
+	if _, err := d.logStream(); err != nil {
 		return false, err
 	}
-	_, err = kv.Get(ctx, deliveredKey(subscription, source, id))
-	switch {
-	case err == nil:
+	sum := deliveredDigest(subscription, source, id)
+	k := logKey(sum[:logKeyLen])
+	l := d.subLog(subscription)
+	if l.keys.has(k, time.Now()) {
 		return true, nil
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
-	default:
-		return false, fmt.Errorf("dedup: read bucket %q: %w", d.bucket, err)
 	}
+	if err := l.syncs.join(nil).wait(ctx); err != nil {
+		return false, err
+	}
+	if l.keys.has(k, time.Now()) {
+		return true, nil
+	}
+	return d.seenLegacy(ctx, sum)
 }
 
 // Mark records that subscription's app answered 2xx for the event with
 // source and id; it is remembered for the window from now.
 func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) error {
-	kv, err := d.store()
-	if err != nil {
+	if _, err := d.logStream(); err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, deliveredKey(subscription, source, id), nil); err != nil {
-		return fmt.Errorf("dedup: write bucket %q: %w", d.bucket, err)
-	}
-	return nil
+	sum := deliveredDigest(subscription, source, id)
+	k := logKey(sum[:logKeyLen])
+	return d.subLog(subscription).appends.join(&k).wait(ctx)
 }
 
 // Failures returns how many attempts to deliver the stored event at
@@ -178,11 +253,10 @@ func failuresKey(subscription string, seq uint64) string {
 	return "failures." + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
-// deliveredKey is the bucket key of one event for one subscription: the
-// base64url SHA-256 of the three, which fits the KV key rules whatever
-// characters they hold.
-func deliveredKey(subscription, source, id string) string {
+// deliveredDigest is the SHA-256 of one event for one subscription; its
+// first half is the event's key in the delivered log.
+func deliveredDigest(subscription, source, id string) [sha256.Size]byte {
 	h := sha256.New()
 	write(h, subscription, source, id)
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+	return [sha256.Size]byte(h.Sum(nil))
 }

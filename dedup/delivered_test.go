@@ -165,6 +165,13 @@ func TestOpenDeliveredIsIdempotentAndUpdatesTTL(t *testing.T) {
 			if st.Bucket() != "eventsidecar-delivered-EVENTS" {
 				t.Errorf("Bucket = %q, want %q", st.Bucket(), "eventsidecar-delivered-EVENTS")
 			}
+			info, err := d.log.Load().stream.Info(t.Context())
+			if err != nil {
+				t.Fatalf("log Info: %v", err)
+			}
+			if info.Config.MaxAge != tt.window || !info.Config.AllowDirect {
+				t.Errorf("log MaxAge %s AllowDirect %v, want %s, true", info.Config.MaxAge, info.Config.AllowDirect, tt.window)
+			}
 			if !seen(t, d, "orders", "/src", "e1") {
 				t.Error("an earlier Mark is lost after reopening the bucket")
 			}
@@ -259,7 +266,7 @@ func TestDeliveredBucket(t *testing.T) {
 	}
 }
 
-func TestDeliveredKey(t *testing.T) {
+func TestLegacyKey(t *testing.T) {
 	valid := regexp.MustCompile(`^[-/_=a-zA-Z0-9]+$`) // the KV key rules, less "."
 	tests := []struct{ name, sub, source, id string }{
 		{"plain", "orders", "/src", "e1"},
@@ -268,12 +275,12 @@ func TestDeliveredKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			key := deliveredKey(tt.sub, tt.source, tt.id)
+			key := legacyKey(deliveredDigest(tt.sub, tt.source, tt.id))
 			if !valid.MatchString(key) {
-				t.Errorf("deliveredKey(%q, %q, %q) = %q, not a valid KV key", tt.sub, tt.source, tt.id, key)
+				t.Errorf("legacyKey of (%q, %q, %q) = %q, not a valid KV key", tt.sub, tt.source, tt.id, key)
 			}
-			if again := deliveredKey(tt.sub, tt.source, tt.id); again != key {
-				t.Errorf("deliveredKey is not stable: %q, then %q", key, again)
+			if again := legacyKey(deliveredDigest(tt.sub, tt.source, tt.id)); again != key {
+				t.Errorf("legacyKey is not stable: %q, then %q", key, again)
 			}
 		})
 	}

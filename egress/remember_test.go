@@ -119,7 +119,7 @@ func TestBrokerDownWhileRecordingDeliversOnce(t *testing.T) {
 
 // TestCopyWaitsForThePendingRecord stores a second copy of an event (same
 // source and id, another topic) while the first one's delivery cannot be
-// remembered (the delivered set takes no more entries): the copy waits for
+// remembered (the delivered log takes no more records): the copy waits for
 // the record instead of reaching the app.
 func TestCopyWaitsForThePendingRecord(t *testing.T) {
 	e := newEnv(t)
@@ -129,11 +129,11 @@ func TestCopyWaitsForThePendingRecord(t *testing.T) {
 	e.settled("s")
 
 	ctx := context.Background()
-	kv, err := e.b.JetStream().Stream(ctx, "KV_eventsidecar-delivered-"+e.cfg.Stream)
+	log, err := e.b.JetStream().Stream(ctx, "eventsidecar-delivered-"+e.cfg.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := kv.Info(ctx)
+	info, err := log.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

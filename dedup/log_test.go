@@ -1,0 +1,311 @@
+package dedup
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// TestDeliveredSharedBySidecars: two Delivered on one broker stand for two
+// sidecars sharing a subscription; a record either makes is seen by the
+// other at once, also when both append at the same time and their appends
+// turn each other's down.
+func TestDeliveredSharedBySidecars(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, time.Minute), openDelivered(t, c, time.Minute)
+	mark(t, a, "orders", "/src", "first")
+	if !seen(t, b, "orders", "/src", "first") {
+		t.Fatal("a record of one sidecar is not seen by the other")
+	}
+	if seen(t, b, "orders", "/src", "never") {
+		t.Fatal("Seen of an event nobody marked = true")
+	}
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 32 {
+		d := []*Delivered{a, b}[i%2]
+		wg.Go(func() {
+			if err := d.Mark(ctx, "orders", "/src", fmt.Sprint("e", i)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Mark: %v", err)
+	}
+	for i := range 32 {
+		for name, d := range map[string]*Delivered{"a": a, "b": b} {
+			if !seen(t, d, "orders", "/src", fmt.Sprint("e", i)) {
+				t.Errorf("%s does not see e%d", name, i)
+			}
+		}
+	}
+}
+
+// TestDeliveredReadsTheLogAtStart: a sidecar that starts reads the records
+// made before, however many (past the direct reads, with a consumer).
+func TestDeliveredReadsTheLogAtStart(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	first := openDelivered(t, c, time.Minute)
+	const n = 3 * directReads
+	for i := range n {
+		mark(t, first, "orders", "/src", fmt.Sprint("e", i))
+	}
+	mark(t, first, "billing", "/src", "other subscription")
+	later := openDelivered(t, c, time.Minute)
+	if !seen(t, later, "orders", "/src", fmt.Sprint("e", n-1)) {
+		t.Fatal("the last record made before the start is not seen")
+	}
+	if got := later.subLog("orders").keys.len(); got != n {
+		t.Errorf("read %d keys of orders, want %d", got, n)
+	}
+	for i := range n {
+		if !seen(t, later, "orders", "/src", fmt.Sprint("e", i)) {
+			t.Errorf("e%d, recorded before the start, is not seen", i)
+		}
+	}
+	if seen(t, later, "orders", "/src", "other subscription") {
+		t.Error("a record of another subscription is seen")
+	}
+}
+
+// TestDeliveredForgetsReadRecordsAfterWindow: a record read from the log,
+// not made here, leaves the window as one made here does.
+func TestDeliveredForgetsReadRecordsAfterWindow(t *testing.T) {
+	const window = time.Second
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, window), openDelivered(t, c, window)
+	start := time.Now()
+	mark(t, a, "orders", "/src", "e1")
+	if !seen(t, b, "orders", "/src", "e1") {
+		t.Fatal("Seen right after the other's Mark = false, want true")
+	}
+	deadline := start.Add(window + 10*time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for seen(t, b, "orders", "/src", "e1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("still seen %s after Mark, window %s", time.Since(start), window)
+		}
+		<-tick.C
+	}
+	if took := time.Since(start); took < window {
+		t.Errorf("forgotten after %s, before the window %s", took, window)
+	}
+	mark(t, a, "orders", "/src", "e2")
+	if !seen(t, b, "orders", "/src", "e2") {
+		t.Error("a record made after the earlier ones expired is not seen")
+	}
+}
+
+// TestDeliveredAfterTheBrokerLostItsState: when the log is made anew (the
+// broker lost its state and Ensure ran again), a sidecar that had read the
+// old log reads the new one from its start, and appends to it.
+func TestDeliveredAfterTheBrokerLostItsState(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, time.Minute), openDelivered(t, c, time.Minute)
+	for i := range 5 {
+		mark(t, a, "orders", "/src", fmt.Sprint("old", i))
+	}
+	if !seen(t, b, "orders", "/src", "old4") {
+		t.Fatal("not seen before the loss")
+	}
+	for _, s := range []string{a.logCfg.Name, "KV_" + a.bucket} {
+		if err := c.JetStream().DeleteStream(t.Context(), s); err != nil {
+			t.Fatalf("DeleteStream(%q): %v", s, err)
+		}
+	}
+	for _, d := range []*Delivered{a, b} {
+		if err := d.Ensure(t.Context()); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+	}
+	mark(t, a, "orders", "/src", "new")
+	if !seen(t, b, "orders", "/src", "new") {
+		t.Error("a record in the new log, at a sequence below what b had read, is not seen")
+	}
+	mark(t, b, "orders", "/src", "new from b")
+	if !seen(t, a, "orders", "/src", "new from b") {
+		t.Error("b's append to the new log is not seen by a")
+	}
+}
+
+// TestDeliveredAfterThePurge: records purged from the log (older ones
+// gone while the stream stays) do not stop the sidecar reading new ones.
+func TestDeliveredAfterThePurge(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, time.Minute), openDelivered(t, c, time.Minute)
+	mark(t, a, "orders", "/src", "e1")
+	if !seen(t, b, "orders", "/src", "e1") {
+		t.Fatal("not seen before the purge")
+	}
+	if err := a.log.Load().stream.Purge(t.Context()); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	mark(t, b, "orders", "/src", "after b")
+	mark(t, a, "orders", "/src", "after a")
+	for name, d := range map[string]*Delivered{"a": a, "b": b} {
+		for _, id := range []string{"after a", "after b"} {
+			if !seen(t, d, "orders", "/src", id) {
+				t.Errorf("%s does not see %q", name, id)
+			}
+		}
+	}
+	fresh := openDelivered(t, c, time.Minute)
+	if seen(t, fresh, "orders", "/src", "e1") {
+		t.Error("a purged record is seen by a sidecar that never read it")
+	}
+}
+
+// TestDeliveredLookupOvertakenByAppends: a lookup of the subject's last
+// record that appends of this sidecar overtook (it found a record older
+// than those applied since it began) neither reads again what is applied
+// nor takes the records for gone; one that found a record older than
+// those applied when it began does.
+func TestDeliveredLookupOvertakenByAppends(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	d := openDelivered(t, c, time.Minute)
+	for i := range 3 {
+		mark(t, d, "orders", "/src", fmt.Sprint("e", i))
+	}
+	l, h := d.subLog("orders"), d.log.Load()
+	applied := l.position(h)
+	if applied != 3 {
+		t.Fatalf("applied %d after three appends to an empty log, want 3", applied)
+	}
+	if err := l.catchUpTo(t.Context(), h, 1, 2); err != nil {
+		t.Fatalf("catchUpTo: %v", err)
+	}
+	if got := l.position(h); got != applied {
+		t.Errorf("applied %d after an overtaken lookup, want %d still", got, applied)
+	}
+	if err := l.catchUpTo(t.Context(), h, applied, applied-1); err != nil {
+		t.Fatalf("catchUpTo: %v", err)
+	}
+	if got := l.position(h); got != applied-1 {
+		t.Errorf("applied %d after a lookup found records gone, want %d (read again from the start)", got, applied-1)
+	}
+}
+
+// TestDeliveredSeesAnEarlierVersionsRecords: a delivery recorded as an
+// earlier version did (a key of one token in the bucket) is seen while it
+// is in the window; failure counts are no such record.
+func TestDeliveredSeesAnEarlierVersionsRecords(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	d := openDelivered(t, c, time.Minute)
+	if err := d.NoteFailure(t.Context(), "orders", 7, 1); err != nil {
+		t.Fatalf("NoteFailure: %v", err)
+	}
+	if err := d.Ensure(t.Context()); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	if until := d.legacyUntil.Load(); until != 0 {
+		t.Errorf("a failure count counts as an earlier version's record: legacyUntil %d, want 0", until)
+	}
+	kv, err := d.store()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(t.Context(), legacyKey(deliveredDigest("orders", "/src", "old")), nil); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	if seen(t, d, "orders", "/src", "old") {
+		t.Error("seen before the sidecar looked for an earlier version's records; want it to look once a window")
+	}
+	upgraded := openDelivered(t, c, time.Minute)
+	if !seen(t, upgraded, "orders", "/src", "old") {
+		t.Error("an earlier version's record is not seen")
+	}
+	if seen(t, upgraded, "orders", "/src", "other") {
+		t.Error("an event nobody recorded is seen")
+	}
+}
+
+// TestRoundsGroupCallers: callers that join while a round is in flight
+// share the next one, whose request starts after they all joined.
+func TestRoundsGroupCallers(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var runs [][]logKey
+	g := rounds{run: func(r *round) error {
+		mu.Lock()
+		runs = append(runs, append([]logKey(nil), r.keys...))
+		first := len(runs) == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		return nil
+	}}
+	k := func(b byte) *logKey { return &logKey{b} }
+	first := g.join(k(0))
+	var later []*round
+	for i := range 10 {
+		later = append(later, g.join(k(byte(i+1))))
+	}
+	close(release)
+	ctx := context.Background()
+	for _, r := range append(later, first) {
+		if err := r.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(runs) != 2 || len(runs[0]) != 1 || len(runs[1]) != 10 {
+		t.Fatalf("runs carried %d rounds %v, want 2: the first caller's key, then the other 10", len(runs), runs)
+	}
+	for i, k := range runs[1] {
+		if k[0] != byte(i+1) {
+			t.Errorf("second round's key %d = %d, want %d", i, k[0], i+1)
+		}
+	}
+}
+
+// TestKeySetWindow: a key is in the set for the window after its latest
+// record, and swept once it has left.
+func TestKeySetWindow(t *testing.T) {
+	s := keySet{window: time.Minute}
+	t0 := time.Now()
+	s.add(logKey{1}, t0)
+	s.add(logKey{2}, t0.Add(30*time.Second))
+	s.add(logKey{1}, t0.Add(-time.Hour)) // an older record of a newer key changes nothing
+	if !s.has(logKey{1}, t0.Add(59*time.Second)) || s.has(logKey{1}, t0.Add(time.Minute)) {
+		t.Error("key 1 is not in the set for exactly the window after its record")
+	}
+	s.add(logKey{3}, t0.Add(75*time.Second)) // a quarter window since the first add: sweeps
+	if got := s.len(); got != 2 {
+		t.Errorf("after the sweep %d keys, want 2 (key 1 gone)", got)
+	}
+	if !s.has(logKey{2}, t0.Add(75*time.Second)) {
+		t.Error("key 2, in the window, was swept")
+	}
+}
+
+// TestDeliveredLogSubjects: each subscription has its own subject under the
+// stream's, whatever characters its name holds.
+func TestDeliveredLogSubjects(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	d := openDelivered(t, c, time.Minute)
+	mark(t, d, "orders.v1 *>", "/src", "e1")
+	mark(t, d, "billing", "/src", "e1")
+	info, err := d.log.Load().stream.Info(t.Context(), jetstream.WithSubjectFilter(">"))
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	if len(info.State.Subjects) != 2 {
+		t.Fatalf("log subjects %v, want 2", info.State.Subjects)
+	}
+	for subj := range info.State.Subjects {
+		if len(subj) != len("$EVENTSIDECAR.delivered.EVENTS.")+24 || subj[:len("$EVENTSIDECAR.delivered.EVENTS.")] != "$EVENTSIDECAR.delivered.EVENTS." {
+			t.Errorf("log subject %q, want $EVENTSIDECAR.delivered.EVENTS.<24 hex digits>", subj)
+		}
+	}
+}
