@@ -123,18 +123,7 @@ func TestDeliveredExpiresAfterWindow(t *testing.T) {
 	if !seen(t, d, "orders", "/src", "e1") {
 		t.Fatal("Seen right after Mark = false, want true")
 	}
-	deadline := start.Add(window + 10*time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for seen(t, d, "orders", "/src", "e1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("still seen %s after Mark, window %s", time.Since(start), window)
-		}
-		<-tick.C
-	}
-	if took := time.Since(start); took < window {
-		t.Errorf("forgotten after %s, before the window %s", took, window)
-	}
+	awaitForgotten(t, d, start, window, "orders", "/src", "e1")
 }
 
 func TestOpenDeliveredIsIdempotentAndUpdatesTTL(t *testing.T) {
@@ -283,5 +272,24 @@ func TestLegacyKey(t *testing.T) {
 				t.Errorf("legacyKey is not stable: %q, then %q", key, again)
 			}
 		})
+	}
+}
+
+// awaitForgotten waits until d no longer sees the event marked at start,
+// and fails the test when that comes before window has passed, or long
+// after it.
+func awaitForgotten(t *testing.T, d *Delivered, start time.Time, window time.Duration, subscription, source, id string) {
+	t.Helper()
+	deadline := start.Add(window + 10*time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for seen(t, d, subscription, source, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still seen %s after Mark, window %s", time.Since(start), window)
+		}
+		<-tick.C
+	}
+	if took := time.Since(start); took < window {
+		t.Errorf("forgotten after %s, before the window %s", took, window)
 	}
 }
