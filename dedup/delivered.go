@@ -175,24 +175,74 @@ func deliveredBucket(stream string) string {
 
 // Seen reports whether the event with source and id was marked delivered
 // for subscription within the window: by any sidecar, when that record was
-// stored before Seen was called.
+// stored before Seen was called. It is Look followed by Wait.
 func (d *Delivered) Seen(ctx context.Context, subscription, source, id string) (bool, error) {
-	if _, err := d.logStream(); err != nil {
-		return false, err
+	return d.Look(subscription, source, id).Wait(ctx)
+}
+
+// Lookup is one event's lookup in the delivered set, begun by Look and
+// answered by Wait.
+type Lookup struct {
+	d    *Delivered
+	l    *subLog
+	sum  [sha256.Size]byte
+	hit  bool   // the key was read already
+	err  error  // the set is not ready
+	ride *round // an append that began after the lookup, or nil
+	sync *round // a lookup of the log's last record, or nil
+}
+
+// Look begins to find out what Seen reports, without waiting: Wait
+// gives the answer. A key this sidecar has read costs nothing; for
+// another, Wait needs a request of the log that begins after Look was
+// called: the next append of this sidecar's records, when one is waiting
+// to begin (it is stored only when no record came before it that was not
+// read), else a lookup of the log's last record.
+func (d *Delivered) Look(subscription, source, id string) *Lookup {
+	lk := &Lookup{d: d, sum: deliveredDigest(subscription, source, id)}
+	if _, lk.err = d.logStream(); lk.err != nil {
+		return lk
 	}
-	sum := deliveredDigest(subscription, source, id)
-	k := logKey(sum[:logKeyLen])
-	l := d.subLog(subscription)
-	if l.keys.has(k, time.Now()) {
+	lk.l = d.subLog(subscription)
+	if lk.hit = lk.l.keys.has(lk.key(), time.Now()); lk.hit {
+		return lk
+	}
+	if lk.ride = lk.l.appends.pending(); lk.ride == nil {
+		lk.sync = lk.l.syncs.join(nil)
+	}
+	return lk
+}
+
+// key is the event's key in the log.
+func (lk *Lookup) key() logKey { return logKey(lk.sum[:logKeyLen]) }
+
+// Wait returns the lookup's answer once its request ended, or ctx's error
+// when ctx ends first. When the append it waited for failed, it looks the
+// log's last record up instead.
+func (lk *Lookup) Wait(ctx context.Context) (bool, error) {
+	switch {
+	case lk.err != nil:
+		return false, lk.err
+	case lk.hit:
 		return true, nil
 	}
-	if err := l.syncs.join(nil).wait(ctx); err != nil {
-		return false, err
+	if lk.ride != nil {
+		switch err := lk.ride.wait(ctx); {
+		case ctx.Err() != nil:
+			return false, err
+		case err != nil:
+			lk.sync = lk.l.syncs.join(nil)
+		}
 	}
-	if l.keys.has(k, time.Now()) {
+	if lk.sync != nil {
+		if err := lk.sync.wait(ctx); err != nil {
+			return false, err
+		}
+	}
+	if lk.l.keys.has(lk.key(), time.Now()) {
 		return true, nil
 	}
-	return d.seenLegacy(ctx, sum)
+	return lk.d.seenLegacy(ctx, lk.sum)
 }
 
 // Mark records that subscription's app answered 2xx for the event with

@@ -2,8 +2,10 @@ package dedup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,6 +216,92 @@ func TestDeliveredSeesAnEarlierVersionsRecords(t *testing.T) {
 	}
 	if seen(t, upgraded, "orders", "/src", "other") {
 		t.Error("an event nobody recorded is seen")
+	}
+}
+
+// TestLookRidesTheNextAppend: a lookup that misses while an append of
+// this sidecar's records waits to begin waits for that append instead of
+// looking the log up, and answers as a lookup would: another sidecar's
+// record stored before it is seen (the append, turned down by it, read
+// it), a key nobody recorded is not. When the append it waited for fails,
+// it looks the log up after all, and sees a record stored since the
+// append before.
+func TestLookRidesTheNextAppend(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, time.Minute), openDelivered(t, c, time.Minute)
+	l := a.subLog("orders")
+	var syncs atomic.Int32
+	syncRun := l.syncs.run
+	l.syncs.run = func(r *round) error {
+		syncs.Add(1)
+		return syncRun(r)
+	}
+	// The first append waits for release1 before it begins, the third
+	// after it was stored (it signals stored3), the fourth fails.
+	release1, release3, stored3 := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	errFailed := errors.New("the append failed")
+	var runs atomic.Int32
+	appendRun := l.appends.run
+	l.appends.run = func(r *round) error {
+		switch runs.Add(1) {
+		case 1:
+			<-release1
+		case 3:
+			err := appendRun(r)
+			close(stored3)
+			<-release3
+			return err
+		case 4:
+			return errFailed
+		}
+		return appendRun(r)
+	}
+	key := func(id string) *logKey {
+		sum := deliveredDigest("orders", "/src", id)
+		k := logKey(sum[:logKeyLen])
+		return &k
+	}
+	ctx := t.Context()
+	wait := func(rs ...*round) {
+		t.Helper()
+		for _, r := range rs {
+			if err := r.wait(ctx); err != nil {
+				t.Fatalf("append: %v", err)
+			}
+		}
+	}
+
+	first := l.appends.join(key("a1"))
+	second := l.appends.join(key("a2"))
+	mark(t, b, "orders", "/src", "theirs")
+	theirs, never := a.Look("orders", "/src", "theirs"), a.Look("orders", "/src", "never")
+	close(release1)
+	wait(first, second)
+	if ok, err := theirs.Wait(ctx); !ok || err != nil {
+		t.Errorf("Wait for another sidecar's record stored before the lookup = %v, %v; want true", ok, err)
+	}
+	if ok, err := never.Wait(ctx); ok || err != nil {
+		t.Errorf("Wait for a key nobody recorded = %v, %v; want false", ok, err)
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Errorf("lookups waiting for an append looked the log up %d times, want 0", n)
+	}
+
+	third := l.appends.join(key("a3"))
+	<-stored3
+	fourth := l.appends.join(key("a4"))
+	mark(t, b, "orders", "/src", "theirs later")
+	later := a.Look("orders", "/src", "theirs later")
+	close(release3)
+	wait(third)
+	if err := fourth.wait(ctx); !errors.Is(err, errFailed) {
+		t.Fatalf("fourth append: %v, want %v", err, errFailed)
+	}
+	if ok, err := later.Wait(ctx); !ok || err != nil {
+		t.Errorf("Wait after the append it waited for failed = %v, %v; want true (looked up)", ok, err)
+	}
+	if n := syncs.Load(); n != 1 {
+		t.Errorf("looked the log up %d times after the append failed, want 1", n)
 	}
 }
 

@@ -45,6 +45,16 @@ func (g *rounds) join(k *logKey) *round {
 	return r
 }
 
+// pending returns the round that starts next, whose request has not
+// begun, or nil when none has been joined yet: a caller that only needs
+// some request to begin after it asked may wait for that round instead of
+// joining one of its own.
+func (g *rounds) pending() *round {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.next
+}
+
 // loop runs r, then each round joined meanwhile, until none is.
 func (g *rounds) loop(r *round) {
 	for r != nil {

@@ -1,6 +1,10 @@
 package egress
 
-import "context"
+import (
+	"context"
+
+	"github.com/eventsidecar/eventsidecar/dedup"
+)
 
 // lookahead is the delivered-set lookup of an event begun as soon as it is
 // fetched, while it waits for a free slot, so that its answer is in when
@@ -9,40 +13,30 @@ import "context"
 // the event that this sidecar makes after the lookup was sent (and so
 // perhaps after it was read) makes the event a duplicate all the same.
 type lookahead struct {
-	done     chan struct{} // closed when the lookup has answered
-	dup      bool
-	err      error
+	lookup   *dedup.Lookup
 	answered *answered
 	watch    watched
 }
 
 // lookAhead begins the lookup of it in the delivered set.
 func (d *dispatcher) lookAhead(it *item) *lookahead {
-	la := &lookahead{done: make(chan struct{}), answered: &d.s.answered}
+	la := &lookahead{answered: &d.s.answered}
 	la.watch = la.answered.watch(it.ev)
-	source, id := it.ev.Source(), it.ev.ID()
-	go func() {
-		defer close(la.done)
-		ctx, cancel := context.WithTimeout(context.Background(), seenTimeout)
-		defer cancel()
-		la.dup, la.err = d.lookups.Seen(ctx, d.sub.Name, source, id)
-	}()
+	la.lookup = d.lookups.Look(d.sub.Name, it.ev.Source(), it.ev.ID())
 	return la
 }
 
-// result waits, until ctx ends, for the lookup, and reports whether the
-// app answered 2xx for the event: as the delivered set said, or since in
-// this sidecar.
+// result waits, until ctx ends or for seenTimeout, for the lookup, and
+// reports whether the app answered 2xx for the event: as the delivered
+// set said, or since in this sidecar.
 func (la *lookahead) result(ctx context.Context) (bool, error) {
-	select {
-	case <-la.done:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	ctx, cancel := context.WithTimeout(ctx, seenTimeout)
+	defer cancel()
+	dup, err := la.lookup.Wait(ctx)
 	if la.answered.recorded(la.watch) {
 		return true, nil
 	}
-	return la.dup, la.err
+	return dup, err
 }
 
 // close ends the watch; la may be nil.

@@ -3,13 +3,15 @@ package egress
 import (
 	"context"
 	"log/slog"
+
+	"github.com/eventsidecar/eventsidecar/dedup"
 )
 
-// deliveredLookup reports whether the app answered 2xx for an event of a
-// subscription within the duplicate window (dedup.Delivered). It must be
-// safe for concurrent use.
+// deliveredLookup begins to find out whether the app answered 2xx for an
+// event of a subscription within the duplicate window (dedup.Delivered).
+// It must be safe for concurrent use.
 type deliveredLookup interface {
-	Seen(ctx context.Context, subscription, source, id string) (bool, error)
+	Look(subscription, source, id string) *dedup.Lookup
 }
 
 // dedupStep ends as a duplicate, without an attempt, an event of the
@@ -48,5 +50,5 @@ func lookUp(ctx context.Context, seen deliveredLookup, name string, it *item) (b
 	if it.ahead != nil {
 		return it.ahead.result(ctx)
 	}
-	return seen.Seen(ctx, name, it.ev.Source(), it.ev.ID())
+	return seen.Look(name, it.ev.Source(), it.ev.ID()).Wait(ctx)
 }
