@@ -188,16 +188,17 @@ type Lookup struct {
 	sum  [sha256.Size]byte
 	hit  bool   // the key was read already
 	err  error  // the set is not ready
-	ride *round // an append that began after the lookup, or nil
+	ride *round // the append round after the lookup began, or nil
 	sync *round // a lookup of the log's last record, or nil
 }
 
 // Look begins to find out what Seen reports, without waiting: Wait
 // gives the answer. A key this sidecar has read costs nothing; for
 // another, Wait needs a request of the log that begins after Look was
-// called: the next append of this sidecar's records, when one is waiting
-// to begin (it is stored only when no record came before it that was not
-// read), else a lookup of the log's last record.
+// called: the next append of this sidecar's records (it is stored only
+// when no record came before it that was not read), which a Mark made
+// meanwhile starts, or, when none did by the time of Wait, a lookup of
+// the log's last record in its place.
 func (d *Delivered) Look(subscription, source, id string) *Lookup {
 	lk := &Lookup{d: d, sum: deliveredDigest(subscription, source, id)}
 	if _, lk.err = d.logStream(); lk.err != nil {
@@ -207,9 +208,7 @@ func (d *Delivered) Look(subscription, source, id string) *Lookup {
 	if lk.hit = lk.l.keys.has(lk.key(), time.Now()); lk.hit {
 		return lk
 	}
-	if lk.ride = lk.l.appends.pending(); lk.ride == nil {
-		lk.sync = lk.l.syncs.join(nil)
-	}
+	lk.ride = lk.l.appends.pend()
 	return lk
 }
 
@@ -227,6 +226,7 @@ func (lk *Lookup) Wait(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	if lk.ride != nil {
+		lk.l.appends.kick(lk.ride)
 		switch err := lk.ride.wait(ctx); {
 		case ctx.Err() != nil:
 			return false, err

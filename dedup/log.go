@@ -48,8 +48,8 @@ type subLog struct {
 	js      jetstream.JetStream
 	subject string
 	keys    keySet
-	appends rounds // Mark's: one append carries every key that came meanwhile
-	syncs   rounds // Seen's misses: one lookup of the last record serves them all
+	appends rounds // Mark's: one append carries every key that came meanwhile; Seen's misses wait for it, or for one lookup of the last record when it has no keys
+	syncs   rounds // a lookup of the last record, for the misses whose append failed
 
 	catchUp sync.Mutex // held while reading records, so one read goes at a time
 
@@ -62,7 +62,12 @@ type subLog struct {
 func newSubLog(js jetstream.JetStream, subjectPrefix, subscription string, window time.Duration, current func() (*logHandle, error)) *subLog {
 	sum := sha256.Sum256([]byte(subscription))
 	l := &subLog{js: js, subject: subjectPrefix + "." + hex.EncodeToString(sum[:12]), keys: keySet{window: window}}
-	l.appends.run = func(r *round) error { return l.append(current, r.keys) }
+	l.appends.run = func(r *round) error {
+		if len(r.keys) == 0 {
+			return l.sync(current)
+		}
+		return l.append(current, r.keys)
+	}
 	l.syncs.run = func(*round) error { return l.sync(current) }
 	return l
 }

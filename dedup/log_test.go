@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,6 +303,46 @@ func TestLookRidesTheNextAppend(t *testing.T) {
 	}
 	if n := syncs.Load(); n != 1 {
 		t.Errorf("looked the log up %d times after the append failed, want 1", n)
+	}
+}
+
+// TestLookWaitsForTheNextMark: a lookup that misses with no append in
+// flight or waiting waits for the next one, which a Mark made meanwhile
+// starts and which serves both; when it is waited for before any Mark,
+// its round runs without keys, as a lookup of the log.
+func TestLookWaitsForTheNextMark(t *testing.T) {
+	c := openBroker(t, t.TempDir())
+	a, b := openDelivered(t, c, time.Minute), openDelivered(t, c, time.Minute)
+	l := a.subLog("orders")
+	var mu sync.Mutex
+	var runs []int // the keys each round of appends carried
+	appendRun := l.appends.run
+	l.appends.run = func(r *round) error {
+		mu.Lock()
+		runs = append(runs, len(r.keys))
+		mu.Unlock()
+		return appendRun(r)
+	}
+	ran := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(runs)
+	}
+	mark(t, b, "orders", "/src", "theirs")
+	lk := a.Look("orders", "/src", "theirs")
+	mark(t, a, "orders", "/src", "mine")
+	if ok, err := lk.Wait(t.Context()); !ok || err != nil {
+		t.Errorf("Wait for another sidecar's record stored before the lookup = %v, %v; want true", ok, err)
+	}
+	if got := ran(); !slices.Equal(got, []int{1}) {
+		t.Errorf("rounds carried %v keys, want [1]: the Mark's append, which the lookup waited for", got)
+	}
+	mark(t, b, "orders", "/src", "theirs again")
+	if !seen(t, a, "orders", "/src", "theirs again") {
+		t.Error("another sidecar's record is not seen by a lookup no Mark served")
+	}
+	if got := ran(); !slices.Equal(got, []int{1, 0}) {
+		t.Errorf("rounds carried %v keys, want [1 0]: then the lookup's own, without keys", got)
 	}
 }
 

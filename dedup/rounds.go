@@ -45,14 +45,30 @@ func (g *rounds) join(k *logKey) *round {
 	return r
 }
 
-// pending returns the round that starts next, whose request has not
-// begun, or nil when none has been joined yet: a caller that only needs
-// some request to begin after it asked may wait for that round instead of
-// joining one of its own.
-func (g *rounds) pending() *round {
+// pend returns the round that starts next, whose request has not begun,
+// making it, without keys and without starting it, when none was joined
+// yet: the next caller to join, or a later kick, starts it. A caller that
+// only needs some request to begin after it asked waits for that round
+// instead of starting one of its own.
+func (g *rounds) pend() *round {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.next == nil {
+		g.next = &round{done: make(chan struct{})}
+	}
 	return g.next
+}
+
+// kick starts r, a round pend returned, if it has not started and no
+// round is in flight; else it starts, or started, after the one in
+// flight.
+func (g *rounds) kick(r *round) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.next == r && !g.running {
+		g.running, g.next = true, nil
+		go g.loop(r)
+	}
 }
 
 // loop runs r, then each round joined meanwhile, until none is.
