@@ -208,7 +208,7 @@ func (d *Delivered) Look(subscription, source, id string) *Lookup {
 	if lk.hit = lk.l.keys.has(lk.key(), time.Now()); lk.hit {
 		return lk
 	}
-	lk.ride = lk.l.appends.pend()
+	lk.ride = lk.l.appends.join(nil)
 	return lk
 }
 
@@ -226,8 +226,7 @@ func (lk *Lookup) Wait(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	if lk.ride != nil {
-		lk.l.appends.kick(lk.ride)
-		switch err := lk.ride.wait(ctx); {
+		switch err := lk.l.appends.wait(ctx, lk.ride); {
 		case ctx.Err() != nil:
 			return false, err
 		case err != nil:
@@ -235,7 +234,7 @@ func (lk *Lookup) Wait(ctx context.Context) (bool, error) {
 		}
 	}
 	if lk.sync != nil {
-		if err := lk.sync.wait(ctx); err != nil {
+		if err := lk.l.syncs.wait(ctx, lk.sync); err != nil {
 			return false, err
 		}
 	}
@@ -253,7 +252,8 @@ func (d *Delivered) Mark(ctx context.Context, subscription, source, id string) e
 	}
 	sum := deliveredDigest(subscription, source, id)
 	k := logKey(sum[:logKeyLen])
-	return d.subLog(subscription).appends.join(&k).wait(ctx)
+	l := d.subLog(subscription)
+	return l.appends.wait(ctx, l.appends.join(&k))
 }
 
 // Failures returns how many attempts to deliver the stored event at

@@ -237,15 +237,18 @@ func TestLookRidesTheNextAppend(t *testing.T) {
 		syncs.Add(1)
 		return syncRun(r)
 	}
-	// The first append waits for release1 before it begins, the third
-	// after it was stored (it signals stored3), the fourth fails.
-	release1, release3, stored3 := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	// The first append signals started1 and waits for release1 before it
+	// begins, the third signals stored3 and waits for release3 once it was
+	// stored, the fourth fails.
+	started1, release1 := make(chan struct{}), make(chan struct{})
+	stored3, release3 := make(chan struct{}), make(chan struct{})
 	errFailed := errors.New("the append failed")
 	var runs atomic.Int32
 	appendRun := l.appends.run
 	l.appends.run = func(r *round) error {
 		switch runs.Add(1) {
 		case 1:
+			close(started1)
 			<-release1
 		case 3:
 			err := appendRun(r)
@@ -263,21 +266,25 @@ func TestLookRidesTheNextAppend(t *testing.T) {
 		return &k
 	}
 	ctx := t.Context()
-	wait := func(rs ...*round) {
-		t.Helper()
-		for _, r := range rs {
-			if err := r.wait(ctx); err != nil {
-				t.Fatalf("append: %v", err)
-			}
-		}
+	// lead waits for r, which runs it, on a goroutine of its own.
+	lead := func(r *round) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- l.appends.wait(ctx, r) }()
+		return done
 	}
 
-	first := l.appends.join(key("a1"))
+	first := lead(l.appends.join(key("a1")))
+	<-started1
 	second := l.appends.join(key("a2"))
 	mark(t, b, "orders", "/src", "theirs")
 	theirs, never := a.Look("orders", "/src", "theirs"), a.Look("orders", "/src", "never")
 	close(release1)
-	wait(first, second)
+	if err := <-first; err != nil {
+		t.Fatalf("first append: %v", err)
+	}
+	if err := l.appends.wait(ctx, second); err != nil {
+		t.Fatalf("second append: %v", err)
+	}
 	if ok, err := theirs.Wait(ctx); !ok || err != nil {
 		t.Errorf("Wait for another sidecar's record stored before the lookup = %v, %v; want true", ok, err)
 	}
@@ -288,14 +295,16 @@ func TestLookRidesTheNextAppend(t *testing.T) {
 		t.Errorf("lookups waiting for an append looked the log up %d times, want 0", n)
 	}
 
-	third := l.appends.join(key("a3"))
+	third := lead(l.appends.join(key("a3")))
 	<-stored3
 	fourth := l.appends.join(key("a4"))
 	mark(t, b, "orders", "/src", "theirs later")
 	later := a.Look("orders", "/src", "theirs later")
 	close(release3)
-	wait(third)
-	if err := fourth.wait(ctx); !errors.Is(err, errFailed) {
+	if err := <-third; err != nil {
+		t.Fatalf("third append: %v", err)
+	}
+	if err := l.appends.wait(ctx, fourth); !errors.Is(err, errFailed) {
 		t.Fatalf("fourth append: %v, want %v", err, errFailed)
 	}
 	if ok, err := later.Wait(ctx); !ok || err != nil {
@@ -349,7 +358,7 @@ func TestLookWaitsForTheNextMark(t *testing.T) {
 // TestRoundsGroupCallers: callers that join while a round is in flight
 // share the next one, whose request starts after they all joined.
 func TestRoundsGroupCallers(t *testing.T) {
-	release := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	var runs [][]logKey
 	g := rounds{run: func(r *round) error {
@@ -358,20 +367,27 @@ func TestRoundsGroupCallers(t *testing.T) {
 		first := len(runs) == 1
 		mu.Unlock()
 		if first {
+			close(started)
 			<-release
 		}
 		return nil
 	}}
 	k := func(b byte) *logKey { return &logKey{b} }
+	ctx := context.Background()
 	first := g.join(k(0))
+	firstDone := make(chan error, 1)
+	go func() { firstDone <- g.wait(ctx, first) }()
+	<-started
 	var later []*round
 	for i := range 10 {
 		later = append(later, g.join(k(byte(i+1))))
 	}
 	close(release)
-	ctx := context.Background()
-	for _, r := range append(later, first) {
-		if err := r.wait(ctx); err != nil {
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range later {
+		if err := g.wait(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}

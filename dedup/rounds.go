@@ -6,11 +6,14 @@ import (
 )
 
 // rounds runs one request at a time on behalf of the callers that join
-// it (group commit): a caller joins the next round, which starts as soon
-// as the round in flight, if any, has ended, so every round's request
-// starts after all of its callers joined, and a burst of callers costs
-// one request, or two. The zero value needs run set; safe for concurrent
-// use.
+// it (group commit): a caller joins the next round, which starts once a
+// caller waits for it and no round is in flight, or as soon as the round
+// in flight has ended, so every round's request starts after all of its
+// callers joined, and a burst of callers costs one request, or two. The
+// first caller to wait for a round that nothing runs runs it itself, on
+// its own goroutine, so an uncontended caller costs no goroutine of its
+// own; a round that is due when another ends runs on a goroutine of its
+// own. The zero value needs run set; safe for concurrent use.
 type rounds struct {
 	run func(*round) error // the request of one round, with its callers' keys
 
@@ -26,8 +29,9 @@ type round struct {
 	err  error         // the request's error, once done is closed
 }
 
-// join adds the caller, and k when not nil, to the next round, starting
-// it when no round is in flight.
+// join adds k to the next round, making the round when none was joined
+// yet, and returns it; k may be nil for a caller that only needs some
+// request to begin after it asked. wait starts it.
 func (g *rounds) join(k *logKey) *round {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -38,58 +42,41 @@ func (g *rounds) join(k *logKey) *round {
 	if k != nil {
 		r.keys = append(r.keys, *k)
 	}
-	if !g.running {
-		g.running, g.next = true, nil
-		go g.loop(r)
-	}
 	return r
 }
 
-// pend returns the round that starts next, whose request has not begun,
-// making it, without keys and without starting it, when none was joined
-// yet: the next caller to join, or a later kick, starts it. A caller that
-// only needs some request to begin after it asked waits for that round
-// instead of starting one of its own.
-func (g *rounds) pend() *round {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.next == nil {
-		g.next = &round{done: make(chan struct{})}
-	}
-	return g.next
-}
-
-// kick starts r, a round pend returned, if it has not started and no
-// round is in flight; else it starts, or started, after the one in
-// flight.
-func (g *rounds) kick(r *round) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.next == r && !g.running {
-		g.running, g.next = true, nil
-		go g.loop(r)
-	}
-}
-
-// loop runs r, then each round joined meanwhile, until none is.
-func (g *rounds) loop(r *round) {
-	for r != nil {
-		r.err = g.run(r)
-		close(r.done)
-		g.mu.Lock()
-		r, g.next = g.next, nil
-		g.running = r != nil
-		g.mu.Unlock()
-	}
-}
-
 // wait returns the error of r's request once it ended, or ctx's when ctx
-// ends first.
-func (r *round) wait(ctx context.Context) error {
+// ends first. When r is due and no round is in flight, the caller runs
+// it, to its end whatever ctx does (run bounds its request).
+func (g *rounds) wait(ctx context.Context, r *round) error {
+	g.mu.Lock()
+	lead := g.next == r && !g.running
+	if lead {
+		g.running, g.next = true, nil
+	}
+	g.mu.Unlock()
+	if lead {
+		g.lead(r)
+		return r.err
+	}
 	select {
 	case <-r.done:
 		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// lead runs r, which the caller took to run, then starts the round joined
+// meanwhile, if any, on a goroutine of its own.
+func (g *rounds) lead(r *round) {
+	r.err = g.run(r)
+	close(r.done)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	next := g.next
+	g.next, g.running = nil, next != nil
+	if next != nil {
+		go g.lead(next)
 	}
 }
