@@ -293,3 +293,32 @@ func awaitForgotten(t *testing.T, d *Delivered, start time.Time, window time.Dur
 		t.Errorf("forgotten after %s, before the window %s", took, window)
 	}
 }
+
+// BenchmarkMarkThenLook is max_in_flight 1's pattern on an embedded
+// broker: the next event's lookup begins, this one's delivery is recorded,
+// and the lookup is answered (by the record's append).
+func BenchmarkMarkThenLook(b *testing.B) {
+	dir := b.TempDir()
+	cfg := config.Default().Broker
+	cfg.Embedded.StoreDir = dir
+	c, err := broker.Open(b.Context(), cfg, "eventsidecar dedup bench", slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatalf("broker.Open: %v", err)
+	}
+	defer c.Close()
+	d, err := OpenDelivered(b.Context(), c.JetStream(), c.Stream(), time.Minute, 1)
+	if err != nil {
+		b.Fatalf("OpenDelivered: %v", err)
+	}
+	ctx := b.Context()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		next := d.Look("orders", "/src", fmt.Sprint("e", i+1))
+		if err := d.Mark(ctx, "orders", "/src", fmt.Sprint("e", i)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := next.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
