@@ -188,8 +188,7 @@ type Lookup struct {
 	sum  [sha256.Size]byte
 	hit  bool   // the key was read already
 	err  error  // the set is not ready
-	ride *round // the append round after the lookup began, or nil
-	sync *round // a lookup of the log's last record, or nil
+	ride *round // the round of appends after the lookup began
 }
 
 // Look begins to find out what Seen reports, without waiting: Wait
@@ -225,16 +224,11 @@ func (lk *Lookup) Wait(ctx context.Context) (bool, error) {
 	case lk.hit:
 		return true, nil
 	}
-	if lk.ride != nil {
-		switch err := lk.l.appends.wait(ctx, lk.ride); {
-		case ctx.Err() != nil:
-			return false, err
-		case err != nil:
-			lk.sync = lk.l.syncs.join(nil)
-		}
-	}
-	if lk.sync != nil {
-		if err := lk.l.syncs.wait(ctx, lk.sync); err != nil {
+	switch err := lk.l.appends.wait(ctx, lk.ride); {
+	case ctx.Err() != nil:
+		return false, err
+	case err != nil:
+		if err := lk.l.syncs.wait(ctx, lk.l.syncs.join(nil)); err != nil {
 			return false, err
 		}
 	}
