@@ -50,6 +50,7 @@ type dispatcher struct {
 	log            *slog.Logger
 	tally          tally         // its counts
 	slots          chan struct{} // one per delivery in progress, up to window
+	handover       chan *item    // an unordered event waiting for a slot, to the first delivery that ends
 	keys           *keyed        // nil unless ordered_by_key
 	reservedPrefix string        // subjects of the sidecar's own topics ("_...")
 	skipSubjects   [2]string     // never delivered: the own dead-letter subject; always delivered: the own replay subject
@@ -84,6 +85,7 @@ func newDispatcher(s *subscription, cons jetstream.Consumer, window int, b *brok
 		s: s, sub: sub, window: window, b: b, cons: cons, failures: seen, lookups: seen, tally: tally{m: m, s: s},
 		log:            log.With("subscription", sub.Name),
 		slots:          make(chan struct{}, window),
+		handover:       make(chan *item),
 		reservedPrefix: b.Subject("_"),
 		skipSubjects:   [2]string{b.Subject(sub.DeadLetter()), b.Subject(ReplayTopic(sub.Name))},
 		parked:         &parked{},
@@ -157,14 +159,13 @@ func (l *lease) acquire(ctx context.Context) bool {
 
 // dispatch delivers one fetched event on a worker once a slot is free;
 // false when stop ended first (the event then went back). An event of an
-// unordered subscription is admitted first and, when no slot is free, its
-// delivered-set lookup begun (lookAhead) before it waits for one. One of an ordered subscription
-// waits for the slot first, then joins its key's queue (start), in the
-// order fetched (the stream's), before any worker runs it.
+// unordered subscription is admitted first (see place). One of an ordered
+// subscription waits for the slot first, then joins its key's queue
+// (start), in the order fetched (the stream's), before any worker runs it.
 func (d *dispatcher) dispatch(stop, work context.Context, msg jetstream.Msg) bool {
 	received := time.Now()
 	if d.keys != nil {
-		if !d.takeSlot(stop, func() {}) {
+		if !d.takeSlot(stop) {
 			d.giveBack(msg)
 			return false
 		}
@@ -175,30 +176,74 @@ func (d *dispatcher) dispatch(stop, work context.Context, msg jetstream.Msg) boo
 	if !ok {
 		return true
 	}
-	if !d.takeSlot(stop, func() { it.ahead = d.lookAhead(it) }) {
-		it.ahead.close()
-		d.s.inflight.release(it.seq)
-		d.giveBack(msg)
+	if !d.place(stop, work, it) {
+		d.putBack(it)
 		return false
 	}
-	l := &lease{slots: d.slots, held: true}
-	d.spawn(l, func() { d.process(stop, work, it, l) })
 	return true
 }
 
-// takeSlot takes a free slot, calling waiting first when none is free at
-// once; false, holding none, when stop has ended, even if a slot came
-// free at the same time.
-func (d *dispatcher) takeSlot(stop context.Context, waiting func()) bool {
+// place delivers an admitted event of an unordered subscription in a
+// free slot on a worker or, when none is free at once, begins its
+// delivered-set lookup (lookAhead) and hands it to whichever comes first:
+// a slot coming free, or a delivery that ends, which goes on with it in
+// its own slot and on its own worker (deliverOn), so that the next event
+// starts without a handoff to the fetch loop and back. It is false when
+// stop ended first.
+func (d *dispatcher) place(stop, work context.Context, it *item) bool {
 	select {
 	case d.slots <- struct{}{}:
 	default:
-		waiting()
+		it.ahead = d.lookAhead(it)
 		select {
 		case d.slots <- struct{}{}:
+		case d.handover <- it:
+			return true
 		case <-stop.Done():
 			return false
 		}
+	}
+	if stop.Err() != nil {
+		<-d.slots
+		return false
+	}
+	l := &lease{slots: d.slots, held: true}
+	d.spawn(l, func() { d.deliverOn(stop, work, it, l) })
+	return true
+}
+
+// deliverOn delivers it in the slot l holds and then, as long as place
+// hands it one, the next event of the subscription. One handed over once
+// stop ended goes back.
+func (d *dispatcher) deliverOn(stop, work context.Context, it *item, l *lease) {
+	for {
+		d.process(stop, work, it, l)
+		select {
+		case it = <-d.handover:
+		default:
+			return
+		}
+		if stop.Err() != nil {
+			d.putBack(it)
+			return
+		}
+	}
+}
+
+// putBack hands back an admitted event that no delivery started.
+func (d *dispatcher) putBack(it *item) {
+	it.ahead.close()
+	d.s.inflight.release(it.seq)
+	d.giveBack(it.msg)
+}
+
+// takeSlot waits for a free slot; false, holding none, when stop has
+// ended, even if a slot came free at the same time.
+func (d *dispatcher) takeSlot(stop context.Context) bool {
+	select {
+	case d.slots <- struct{}{}:
+	case <-stop.Done():
+		return false
 	}
 	if stop.Err() != nil {
 		<-d.slots
