@@ -40,7 +40,7 @@ func NewAsync(nc *nats.Conn, msg func(seq uint64) *nats.Msg, window int, timeout
 // the sidecar would store for newEvent(0, seq), seq = 0, 1, ...
 func newDirect(b *broker.Client, window int, timeout time.Duration) (*Async, error) {
 	subject := b.Subject(Topic)
-	return NewAsync(b.JetStream().Conn(), func(seq uint64) *nats.Msg { return natsMsg(subject, 0, seq) }, window, timeout)
+	return NewAsync(b.JetStream().Conn(), func(seq uint64) *nats.Msg { return StoredMsg(subject, 0, seq) }, window, timeout)
 }
 
 // Measure publishes over l's time frame (l.Concurrency is not used: there

@@ -68,9 +68,10 @@ func storedMessage(ev *event.Event) broker.Message {
 	return broker.Message{Topic: Topic, Event: ev, MsgID: dedup.MsgID(Topic, "", ev), Fingerprint: dedup.Fingerprint(ev)}
 }
 
-// natsMsg is the message the sidecar stores for newEvent(w, seq) on
-// subject, in the same encoding.
-func natsMsg(subject string, w int, seq uint64) *nats.Msg {
+// StoredMsg is the message the sidecar stores for worker w's seq-th event
+// (the events the load generators publish) on subject, in the same
+// encoding: its ce- headers, Nats-Msg-Id and fingerprint.
+func StoredMsg(subject string, w int, seq uint64) *nats.Msg {
 	return broker.Encode(subject, storedMessage(newEvent(w, seq)))
 }
 

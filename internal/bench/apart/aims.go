@@ -152,3 +152,35 @@ func (rep *Report) natsAim(key, direct, name string) Aim {
 func microseconds(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func megabytes(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// Reference is a figure reported beside the aims, with no bound. It is a
+// plain value.
+type Reference struct {
+	// Key names it in the JSON summary, Name in words.
+	Key, Name string
+	// Value is a ratio of two rows' medians.
+	Value float64
+}
+
+// references set the sidecar's HTTP and batch publishes against direct
+// clients that publish the very message the sidecar stores for each event
+// (its ce- headers, Nats-Msg-Id and fingerprint) instead of the issue's
+// baselines' payload with a Nats-Msg-Id: what the stored format costs the
+// broker then counts on both sides, and what is left is the sidecar's
+// doing. They are ratios of the rows' medians, for the rows that ran.
+func references(rep *Report) []Reference {
+	var out []Reference
+	add := func(key, base, figure, name string, value func(Median) float64) {
+		row, ok1 := rep.row(key)
+		b, ok2 := rep.row(base)
+		if ok1 && ok2 && value(b.Median) > 0 {
+			out = append(out, Reference{Key: key + "/" + base + ":" + figure, Name: name, Value: value(row.Median) / value(b.Median)})
+		}
+	}
+	rate := func(m Median) float64 { return m.EventsPerSec }
+	natsCPU := func(m Median) float64 { return float64(m.CPUPerEvent[partNATS]) }
+	add(keyBatch, keyAsyncStored, "events_per_sec", "events/s: HTTP batch of 100 ÷ direct async publish of the stored message", rate)
+	add(keyHTTP, keySyncStored, "nats_cpu", "nats-server CPU per event: HTTP publish ÷ direct sync publish of the stored message", natsCPU)
+	add(keyBatch, keyAsyncStored, "nats_cpu", "nats-server CPU per event: HTTP batch of 100 ÷ direct async publish of the stored message", natsCPU)
+	return out
+}

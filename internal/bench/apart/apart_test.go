@@ -21,18 +21,20 @@ func TestMain(m *testing.M) {
 
 // wantParts are the parts each row runs, whose CPU time must be read.
 var wantParts = map[string][]string{
-	keySync:     {partNATS, partLoad},
-	keyAsync:    {partNATS, partLoad},
-	keyTrivial:  {partSidecar, partLoad},
-	keyHTTP:     {partSidecar, partNATS, partLoad},
-	keyBatch:    {partSidecar, partNATS, partLoad},
-	keyGRPC:     {partSidecar, partNATS, partLoad},
-	keyConsumer: {partSidecar, partNATS, partWebhook},
-	keyMIF64:    {partSidecar, partNATS, partWebhook},
-	keyMIF1:     {partSidecar, partNATS, partWebhook},
-	"e2e_r1000": {partSidecar, partNATS, partLoad, partWebhook},
-	keyIdle:     {partSidecar},
-	keyRSS:      {partSidecar, partNATS, partLoad},
+	keySync:        {partNATS, partLoad},
+	keyAsync:       {partNATS, partLoad},
+	keySyncStored:  {partNATS, partLoad},
+	keyAsyncStored: {partNATS, partLoad},
+	keyTrivial:     {partSidecar, partLoad},
+	keyHTTP:        {partSidecar, partNATS, partLoad},
+	keyBatch:       {partSidecar, partNATS, partLoad},
+	keyGRPC:        {partSidecar, partNATS, partLoad},
+	keyConsumer:    {partSidecar, partNATS, partWebhook},
+	keyMIF64:       {partSidecar, partNATS, partWebhook},
+	keyMIF1:        {partSidecar, partNATS, partWebhook},
+	"e2e_r1000":    {partSidecar, partNATS, partLoad, partWebhook},
+	keyIdle:        {partSidecar},
+	keyRSS:         {partSidecar, partNATS, partLoad},
 }
 
 // TestRun runs the whole mode briefly and checks that every row ran and
@@ -100,6 +102,11 @@ func checkOutputs(t *testing.T, rep *Report) {
 	if !strings.Contains(md.String(), "| Done when | value | aim | met |") {
 		t.Errorf("the Markdown has no table of aims:\n%s", md.String())
 	}
+	for _, ref := range rep.References {
+		if !strings.Contains(md.String(), "| "+ref.Name+" |") {
+			t.Errorf("the Markdown has no line of the reference %s:\n%s", ref.Key, md.String())
+		}
+	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil {
 		t.Fatalf("WriteJSON: %v", err)
@@ -110,6 +117,9 @@ func checkOutputs(t *testing.T, rep *Report) {
 	}
 	if len(s.Rows) != len(rep.Rows) || len(s.Aims) != len(rep.Aims) || len(s.Aims) == 0 {
 		t.Errorf("the JSON summary has %d rows and %d aims, want %d and %d", len(s.Rows), len(s.Aims), len(rep.Rows), len(rep.Aims))
+	}
+	if len(s.References) != len(rep.References) || len(rep.References) != 3 {
+		t.Errorf("the JSON summary has %d references, the report %d, want 3", len(s.References), len(rep.References))
 	}
 }
 
@@ -159,7 +169,7 @@ func TestOnly(t *testing.T) {
 		want []string
 	}{
 		{"all", slices.Sorted(maps.Keys(wantParts))},
-		{"publish", []string{keyBatch, keyGRPC, keyHTTP, keyAsync, keySync, keyTrivial}},
+		{"publish", []string{keyBatch, keyGRPC, keyHTTP, keyAsync, keySync, keyAsyncStored, keySyncStored, keyTrivial}},
 		{"delivery", []string{keyConsumer, keyMIF1, keyMIF64, "e2e_r1000"}},
 	}
 	for _, tt := range tests {

@@ -23,7 +23,9 @@
 //
 // The rows, with 256-byte events: direct nats.go sync publishing at
 // c=64 and async publishing with a window of 1024, both with
-// Nats-Msg-Id; the trivial handler at c=64 (the HTTP ceiling); HTTP
+// Nats-Msg-Id, and both again sending the message the sidecar stores for
+// the event (its ce- headers and fingerprint; the references set the
+// sidecar's publishes against these); the trivial handler at c=64 (the HTTP ceiling); HTTP
 // binary-mode publish at c=64, set against it; HTTP batches of 100 at
 // c=4, against direct async publishing; gRPC Publish at c=64, against
 // HTTP; the direct consumer delivering a stored backlog to the webhook

@@ -19,6 +19,7 @@ type summary struct {
 	Rounds      int                   `json:"rounds"`
 	Rows        []rowSummary          `json:"rows"`
 	Aims        map[string]aimSummary `json:"aims"`
+	References  map[string]refSummary `json:"references,omitempty"`
 	Failed      int64                 `json:"failed"`
 }
 
@@ -48,6 +49,11 @@ type figuresSummary struct {
 
 // aimSummary is an aim's value, how it must compare with its bound, the
 // bound, and whether it is met.
+type refSummary struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+}
+
 type aimSummary struct {
 	Name    string  `json:"name"`
 	Value   float64 `json:"value"`
@@ -59,7 +65,7 @@ type aimSummary struct {
 }
 
 // WriteJSON writes the report as JSON: the machine and settings, each
-// row's medians and rounds, and every aim with its value.
+// row's medians and rounds, every aim with its value, and the references.
 func (r *Report) WriteJSON(w io.Writer) error {
 	s := summary{
 		Machine: r.Machine, Duration: r.Duration.String(), Warmup: r.Warmup.String(),
@@ -77,6 +83,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	for _, a := range r.Aims {
 		s.Aims[a.Key] = aimSummary{Name: a.Name, Value: round(a.Value, 3), Unit: a.Unit, Op: a.Op, Bound: a.Bound,
 			Met: a.Met(), Missing: a.Missing}
+	}
+	if len(r.References) > 0 {
+		s.References = make(map[string]refSummary, len(r.References))
+	}
+	for _, ref := range r.References {
+		s.References[ref.Key] = refSummary{Name: ref.Name, Value: round(ref.Value, 3)}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

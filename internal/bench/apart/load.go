@@ -34,6 +34,9 @@ type loadSpec struct {
 	Concurrency int
 	BatchSize   int // events per batch
 	Rate        int // events per second of the open loop
+	// Stored makes a direct publisher send the message the sidecar stores
+	// for each event (bench.StoredMsg) instead of directMsg's.
+	Stored bool
 }
 
 // timeFrame is a measurement's time frame, on the machine's clock: the
@@ -126,15 +129,19 @@ func grpcGenerator(s loadSpec) (generator, func(), error) {
 	}, func() { _ = conn.Close() }, nil
 }
 
-// natsGenerator publishes directMsg's messages over one connection, with
-// JetStream's sync or async API.
+// natsGenerator publishes directMsg's messages, or with s.Stored the
+// sidecar's, over one connection, with JetStream's sync or async API.
 func natsGenerator(s loadSpec) (generator, func(), error) {
+	msg := directMsg
+	if s.Stored {
+		msg = func(w int, seq uint64) *nats.Msg { return bench.StoredMsg(subject, w, seq) }
+	}
 	nc, err := nats.Connect(s.Target, nats.Name("eventsidecar-bench direct publisher"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
 	if s.Kind == loadNATSAsync {
-		a, err := bench.NewAsync(nc, func(seq uint64) *nats.Msg { return directMsg(0, seq) }, s.Concurrency, publishTimeout)
+		a, err := bench.NewAsync(nc, func(seq uint64) *nats.Msg { return msg(0, seq) }, s.Concurrency, publishTimeout)
 		if err != nil {
 			nc.Close()
 			return nil, nil, err
@@ -149,7 +156,7 @@ func natsGenerator(s loadSpec) (generator, func(), error) {
 	do := func(ctx context.Context, w int, seq uint64) error {
 		ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 		defer cancel()
-		if _, err := js.PublishMsg(ctx, directMsg(w, seq)); err != nil {
+		if _, err := js.PublishMsg(ctx, msg(w, seq)); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 		return nil

@@ -8,8 +8,8 @@ import (
 )
 
 // WriteMarkdown writes the report as Markdown: the machine and settings,
-// the table of every row, how to read it, the table of the aims, and a
-// line per failure or note.
+// the table of every row, how to read it, the table of the aims, that of
+// the references, and a line per failure or note.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := r.Machine
@@ -32,6 +32,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	b.WriteString("Delivery rows count the distinct events the webhook received in the measured time, from a stored backlog. ")
 	b.WriteString("Sidecar RSS: VmRSS at the end of the measured time (the RSS row: at its start → at its end).\n\n")
 	r.writeAims(&b)
+	r.writeReferences(&b)
 	r.writeFailures(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -84,6 +85,16 @@ func (r *Report) writeAims(b *strings.Builder) {
 			met = "yes"
 		}
 		fmt.Fprintf(b, "| %s | %s | %s %s | %s |\n", a.Name, value, opSign[a.Op], amount(a.Bound, a.Unit), met)
+	}
+}
+
+func (r *Report) writeReferences(b *strings.Builder) {
+	if len(r.References) == 0 {
+		return
+	}
+	b.WriteString("\n| For reference, against a direct client of the stored message (no aim) | value |\n|---|--:|\n")
+	for _, ref := range r.References {
+		fmt.Fprintf(b, "| %s | %.2f |\n", ref.Name, ref.Value)
 	}
 }
 

@@ -157,6 +157,9 @@ type Report struct {
 	Rows []Row
 	// Aims are the "Done when" figures.
 	Aims []Aim
+	// References set the sidecar's publish rows against direct clients
+	// that publish the message it stores; see references.
+	References []Reference
 }
 
 // Failed is the number of failed requests and deliveries and of lost

@@ -26,17 +26,19 @@ const (
 
 // The rows' keys.
 const (
-	keySync     = "nats_sync_c64"
-	keyAsync    = "nats_async_w1024"
-	keyTrivial  = "trivial_c64"
-	keyConsumer = "direct_consumer_w64"
-	keyHTTP     = "http_c64"
-	keyBatch    = "http_batch100_c4"
-	keyGRPC     = "grpc_c64"
-	keyMIF64    = "delivery_mif64"
-	keyMIF1     = "delivery_mif1"
-	keyIdle     = "idle_rss_embedded"
-	keyRSS      = "rss_http_c64"
+	keySync        = "nats_sync_c64"
+	keyAsync       = "nats_async_w1024"
+	keySyncStored  = "nats_sync_stored_c64"    // keySync's publisher, sending the message the sidecar stores
+	keyAsyncStored = "nats_async_stored_w1024" // keyAsync's, likewise
+	keyTrivial     = "trivial_c64"
+	keyConsumer    = "direct_consumer_w64"
+	keyHTTP        = "http_c64"
+	keyBatch       = "http_batch100_c4"
+	keyGRPC        = "grpc_c64"
+	keyMIF64       = "delivery_mif64"
+	keyMIF1        = "delivery_mif1"
+	keyIdle        = "idle_rss_embedded"
+	keyRSS         = "rss_http_c64"
 )
 
 // e2eKey is the end-to-end row's key.
@@ -65,9 +67,13 @@ func (o Options) rows() []row {
 func (o Options) allRows() []row {
 	return []row{
 		{key: keySync, group: onlyPublish, name: "direct nats.go sync publish + Nats-Msg-Id, c=64",
-			measure: o.publishRow(natsTarget(loadNATSSync, concurrency), o.Duration)},
+			measure: o.publishRow(natsTarget(loadSpec{Kind: loadNATSSync, Concurrency: concurrency}), o.Duration)},
 		{key: keyAsync, group: onlyPublish, name: "direct nats.go async publish + Nats-Msg-Id, window 1024",
-			measure: o.publishRow(natsTarget(loadNATSAsync, asyncWindow), o.Duration)},
+			measure: o.publishRow(natsTarget(loadSpec{Kind: loadNATSAsync, Concurrency: asyncWindow}), o.Duration)},
+		{key: keySyncStored, group: onlyPublish, name: "direct nats.go sync publish of the message the sidecar stores, c=64",
+			measure: o.publishRow(natsTarget(loadSpec{Kind: loadNATSSync, Concurrency: concurrency, Stored: true}), o.Duration)},
+		{key: keyAsyncStored, group: onlyPublish, name: "direct nats.go async publish of the message the sidecar stores, window 1024",
+			measure: o.publishRow(natsTarget(loadSpec{Kind: loadNATSAsync, Concurrency: asyncWindow, Stored: true}), o.Duration)},
 		{key: keyTrivial, group: onlyPublish, name: "trivial Go HTTP handler, c=64 (the HTTP ceiling)",
 			measure: o.publishRow(trivialTarget, o.Duration)},
 		{key: keyHTTP, group: onlyPublish, name: "HTTP binary publish, c=64", versus: keyTrivial,
@@ -96,14 +102,15 @@ func (o Options) allRows() []row {
 type target func(ctx context.Context, r *rig) (spec loadSpec, natsURL string, err error)
 
 // natsTarget is nats-server with the sidecar's stream, driven directly by
-// a nats.go publisher of kind.
-func natsTarget(kind string, concurrency int) target {
+// spec's nats.go publisher.
+func natsTarget(spec loadSpec) target {
 	return func(ctx context.Context, r *rig) (loadSpec, string, error) {
 		url, err := r.startNATS(ctx)
 		if err == nil {
 			err = openStream(ctx, url, 0)
 		}
-		return loadSpec{Kind: kind, Target: url, Concurrency: concurrency}, url, err
+		spec.Target = url
+		return spec, url, err
 	}
 }
 

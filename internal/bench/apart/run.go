@@ -58,6 +58,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		rep.Rows[i].median(versus)
 	}
 	rep.Aims = aims(rep, o)
+	rep.References = references(rep)
 	return rep, nil
 }
 
