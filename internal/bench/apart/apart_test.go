@@ -30,6 +30,7 @@ var wantParts = map[string][]string{
 	keyBatch:       {partSidecar, partNATS, partLoad},
 	keyGRPC:        {partSidecar, partNATS, partLoad},
 	keyConsumer:    {partSidecar, partNATS, partWebhook},
+	keyConsumer1:   {partSidecar, partNATS, partWebhook},
 	keyMIF64:       {partSidecar, partNATS, partWebhook},
 	keyMIF1:        {partSidecar, partNATS, partWebhook},
 	"e2e_r1000":    {partSidecar, partNATS, partLoad, partWebhook},
@@ -170,7 +171,7 @@ func TestOnly(t *testing.T) {
 	}{
 		{"all", slices.Sorted(maps.Keys(wantParts))},
 		{"publish", []string{keyBatch, keyGRPC, keyHTTP, keyAsync, keySync, keyAsyncStored, keySyncStored, keyTrivial}},
-		{"delivery", []string{keyConsumer, keyMIF1, keyMIF64, "e2e_r1000"}},
+		{"delivery", []string{keyConsumer, keyConsumer1, keyMIF1, keyMIF64, "e2e_r1000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.only, func(t *testing.T) {

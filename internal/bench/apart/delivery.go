@@ -116,14 +116,19 @@ func (o Options) deliveryRow(inFlight, perSecond int) func(context.Context, *rig
 	}
 }
 
-// consumerRow measures the direct consumer delivering a stored backlog to
-// the webhook with its workers: the delivery ceiling.
-func (o Options) consumerRow(ctx context.Context, r *rig) (Figures, error) {
+// consumerRow measures the direct consumer delivering a stored backlog,
+// sized for rate deliveries/s, to the webhook with workers: the delivery
+// ceiling at that many deliveries at once.
+func (o Options) consumerRow(workers, rate int) func(ctx context.Context, r *rig) (Figures, error) {
+	return func(ctx context.Context, r *rig) (Figures, error) { return o.consume(ctx, r, workers, rate) }
+}
+
+func (o Options) consume(ctx context.Context, r *rig, workers, rate int) (Figures, error) {
 	url, err := r.startNATS(ctx)
 	if err != nil {
 		return Figures{}, err
 	}
-	backlog := o.backlog(fastDeliveries)
+	backlog := o.backlog(rate)
 	wh, whURL, err := r.startWebhook(ctx, backlog)
 	if err == nil {
 		err = openStream(ctx, url, backlog)
@@ -131,7 +136,7 @@ func (o Options) consumerRow(ctx context.Context, r *rig) (Figures, error) {
 	if err != nil {
 		return Figures{}, err
 	}
-	c, err := r.startChild(ctx, partSidecar, roleConsumer, consumerSpec{NATS: url, Webhook: whURL, Workers: concurrency}, nil)
+	c, err := r.startChild(ctx, partSidecar, roleConsumer, consumerSpec{NATS: url, Webhook: whURL, Workers: workers}, nil)
 	if err != nil {
 		return Figures{}, err
 	}

@@ -29,8 +29,8 @@
 // binary-mode publish at c=64, set against it; HTTP batches of 100 at
 // c=4, against direct async publishing; gRPC Publish at c=64, against
 // HTTP; the direct consumer delivering a stored backlog to the webhook
-// with 64 workers (the delivery ceiling); the sidecar delivering such a
-// backlog at max_in_flight 64 and 1, against it; end to end at a fixed
+// with 64 workers (the delivery ceiling) and with 1; the sidecar
+// delivering such a backlog at max_in_flight 64 and 1, against them; end to end at a fixed
 // rate, open loop, at max_in_flight 64; the idle sidecar's RSS with its
 // embedded broker; and its RSS at the start and the end of a full-rate
 // HTTP publish run.

@@ -32,6 +32,7 @@ const (
 	keyAsyncStored = "nats_async_stored_w1024" // keyAsync's, likewise
 	keyTrivial     = "trivial_c64"
 	keyConsumer    = "direct_consumer_w64"
+	keyConsumer1   = "direct_consumer_w1"
 	keyHTTP        = "http_c64"
 	keyBatch       = "http_batch100_c4"
 	keyGRPC        = "grpc_c64"
@@ -83,10 +84,12 @@ func (o Options) allRows() []row {
 		{key: keyGRPC, group: onlyPublish, name: "gRPC Publish, c=64", versus: keyHTTP,
 			measure: o.publishRow(sidecarTarget(loadSpec{Kind: loadGRPC, Concurrency: concurrency}), o.Duration)},
 		{key: keyConsumer, group: onlyDelivery, name: "direct nats.go pull consumer to the webhook, 64 workers (the delivery ceiling)",
-			measure: o.consumerRow},
+			measure: o.consumerRow(concurrency, fastDeliveries)},
+		{key: keyConsumer1, group: onlyDelivery, name: "direct nats.go pull consumer to the webhook, 1 worker (max_in_flight 1's ceiling)",
+			measure: o.consumerRow(1, slowDeliveries)},
 		{key: keyMIF64, group: onlyDelivery, name: "webhook delivery of a backlog, max_in_flight 64", versus: keyConsumer,
 			measure: o.deliveryRow(64, fastDeliveries)},
-		{key: keyMIF1, group: onlyDelivery, name: "webhook delivery of a backlog, max_in_flight 1", versus: keyConsumer,
+		{key: keyMIF1, group: onlyDelivery, name: "webhook delivery of a backlog, max_in_flight 1", versus: keyConsumer1,
 			measure: o.deliveryRow(1, slowDeliveries)},
 		{key: o.e2eKey(), group: onlyDelivery, name: fmt.Sprintf("end to end at %d events/s, max_in_flight %d", o.E2ERate, e2eInFlight),
 			measure: o.endToEndRow},
