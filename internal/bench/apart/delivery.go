@@ -119,28 +119,26 @@ func (o Options) deliveryRow(inFlight, perSecond int) func(context.Context, *rig
 // consumerRow measures the direct consumer delivering a stored backlog,
 // sized for rate deliveries/s, to the webhook with workers: the delivery
 // ceiling at that many deliveries at once.
-func (o Options) consumerRow(workers, rate int) func(ctx context.Context, r *rig) (Figures, error) {
-	return func(ctx context.Context, r *rig) (Figures, error) { return o.consume(ctx, r, workers, rate) }
-}
-
-func (o Options) consume(ctx context.Context, r *rig, workers, rate int) (Figures, error) {
-	url, err := r.startNATS(ctx)
-	if err != nil {
-		return Figures{}, err
+func (o Options) consumerRow(workers, rate int) func(context.Context, *rig) (Figures, error) {
+	return func(ctx context.Context, r *rig) (Figures, error) {
+		url, err := r.startNATS(ctx)
+		if err != nil {
+			return Figures{}, err
+		}
+		backlog := o.backlog(rate)
+		wh, whURL, err := r.startWebhook(ctx, backlog)
+		if err == nil {
+			err = openStream(ctx, url, backlog)
+		}
+		if err != nil {
+			return Figures{}, err
+		}
+		c, err := r.startChild(ctx, partSidecar, roleConsumer, consumerSpec{NATS: url, Webhook: whURL, Workers: workers}, nil)
+		if err != nil {
+			return Figures{}, err
+		}
+		return r.deliveries(ctx, wh, consumerDeliverer{c}, backlog)
 	}
-	backlog := o.backlog(rate)
-	wh, whURL, err := r.startWebhook(ctx, backlog)
-	if err == nil {
-		err = openStream(ctx, url, backlog)
-	}
-	if err != nil {
-		return Figures{}, err
-	}
-	c, err := r.startChild(ctx, partSidecar, roleConsumer, consumerSpec{NATS: url, Webhook: whURL, Workers: workers}, nil)
-	if err != nil {
-		return Figures{}, err
-	}
-	return r.deliveries(ctx, wh, consumerDeliverer{c}, backlog)
 }
 
 // deliveries measures d's deliveries of a backlog to the webhook wh over
