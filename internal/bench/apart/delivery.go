@@ -116,16 +116,16 @@ func (o Options) deliveryRow(inFlight, perSecond int) func(context.Context, *rig
 	}
 }
 
-// consumerRow measures the direct consumer delivering a stored backlog,
-// sized for rate deliveries/s, to the webhook with workers: the delivery
-// ceiling at that many deliveries at once.
-func (o Options) consumerRow(workers, rate int) func(context.Context, *rig) (Figures, error) {
+// consumerRow measures the direct consumer delivering a stored backlog
+// to the webhook with workers, the delivery ceiling at that many
+// deliveries at once; the default backlog lasts at perSecond deliveries/s.
+func (o Options) consumerRow(workers, perSecond int) func(context.Context, *rig) (Figures, error) {
 	return func(ctx context.Context, r *rig) (Figures, error) {
 		url, err := r.startNATS(ctx)
 		if err != nil {
 			return Figures{}, err
 		}
-		backlog := o.backlog(rate)
+		backlog := o.backlog(perSecond)
 		wh, whURL, err := r.startWebhook(ctx, backlog)
 		if err == nil {
 			err = openStream(ctx, url, backlog)
